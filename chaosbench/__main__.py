@@ -1,0 +1,5 @@
+import sys
+
+from chaosbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+"""User-facing errors: the command line prints them as one line and exits with code 2."""
+
+
+class ChaosbenchError(Exception):
+    """A problem with the user's input (config, name, file, shape), not a bug in chaosbench."""
+
+
+class UnknownNameError(ChaosbenchError, KeyError):
+    """A name that no registry knows; the message lists the closest known names."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class IntegrityError(ChaosbenchError):
+    """A file whose content does not match its recorded sha256 (corrupt or tampered)."""

@@ -1,0 +1,28 @@
+"""Shared fixtures: the external recordings live outside the project, in a folder the user names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def external_dir() -> Path | None:
+    """``$CHAOSBENCH_EXTERNAL_DIR``, else ``../shared/external`` beside the checkout, if present."""
+    env = os.environ.get("CHAOSBENCH_EXTERNAL_DIR")
+    candidates = [Path(env)] if env else [REPO_ROOT.parent / "shared" / "external"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return None
+
+
+@pytest.fixture
+def external() -> Path:
+    path = external_dir()
+    if path is None:
+        pytest.skip("external recordings not found (set CHAOSBENCH_EXTERNAL_DIR)")
+    return path
