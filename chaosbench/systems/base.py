@@ -24,6 +24,9 @@ class System:
     citation: ClassVar[str]
     dt: ClassVar[float]
     substeps: ClassVar[int] = 1  # RK4 steps per ``dt`` for flows (see chaosbench.systems.integrate)
+    # State components that may be perturbed to get new initial conditions (None: all of them);
+    # excludes components bound by an invariant, such as the forcing phase of a driven oscillator.
+    free_components: ClassVar[tuple[int, ...] | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = _validated(self.name, self.default_params, params)

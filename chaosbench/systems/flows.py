@@ -45,7 +45,7 @@ class Rossler(System):
     default_params = {"a": 0.2, "b": 0.2, "c": 5.7}
     citation = "O. E. Roessler, An equation for continuous chaos, Phys. Lett. A 57, 397-398 (1976)"
     dt = 0.1
-    substeps = 10
+    substeps = 4
 
     @property
     def x0(self) -> np.ndarray:
@@ -159,7 +159,8 @@ class Duffing(System):
         "of Vector Fields, Springer, sec. 2.2 (1983)"
     )
     dt = 0.1
-    substeps = 10
+    substeps = 4
+    free_components = (0, 1)
 
     @property
     def x0(self) -> np.ndarray:
@@ -193,8 +194,8 @@ class HindmarshRose(System):
         "J. L. Hindmarsh, R. M. Rose, A model of neuronal bursting using three coupled first order "
         "differential equations, Proc. R. Soc. Lond. B 221, 87-102 (1984)"
     )
-    dt = 0.2
-    substeps = 10
+    dt = 0.25
+    substeps = 5
 
     @property
     def x0(self) -> np.ndarray:

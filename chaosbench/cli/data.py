@@ -1,0 +1,62 @@
+"""``chaosbench data list|show|build|verify``: the frozen benchmark datasets."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from chaosbench import data
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="list, show, build or verify the frozen datasets")
+    p.add_argument("--data-dir", default=None, help="dataset directory (default: $CHAOSBENCH_DATA_DIR or the bundled one)")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    dsub.add_parser("list", help="one line per dataset").set_defaults(func=list_)
+    show = dsub.add_parser("show", help="the card and array shapes of one dataset")
+    show.add_argument("name")
+    show.set_defaults(func=show_)
+    build = dsub.add_parser("build", help="generate the frozen arrays and the MANIFEST")
+    build.add_argument("names", nargs="*", help="datasets to build (default: all)")
+    build.set_defaults(func=build_)
+    verify = dsub.add_parser("verify", help="check hashes and that arrays follow from the cards")
+    verify.add_argument("names", nargs="*", help="datasets to verify (default: all)")
+    verify.add_argument("--no-rebuild", action="store_true", help="check hashes only")
+    verify.set_defaults(func=verify_)
+
+
+def list_(args: argparse.Namespace) -> int:
+    print(f"{'name':<16} {'system':<15} {'N':>3} {'dt':>6} {'train':>7} {'test':>7}  lambda_max  tau_pred[steps]")
+    for name in data.names(args.data_dir):
+        card = data.read_card(name, args.data_dir)
+        d = data.load(name, args.data_dir)
+        lam = d.lambda_max
+        lam_s = f"{lam:10.4f}  {d.tau_pred_steps:15.1f}" if lam else f"{'-':>10}  {'-':>15}"
+        print(f"{name:<16} {card.system:<15} {d.obs_dim:>3} {card.dt:>6g} {len(d.train):>7} {len(d.test):>7}  {lam_s}")
+    return 0
+
+
+def show_(args: argparse.Namespace) -> int:
+    d = data.load(args.name, args.data_dir)
+    print(yaml.safe_dump({**d.card, "sha256": d.sha256, "train_shape": list(d.train.shape),
+                          "test_shape": list(d.test.shape)}, sort_keys=False, width=100).rstrip())
+    return 0
+
+
+def build_(args: argparse.Namespace) -> int:
+    written = data.build_all(args.names or None, args.data_dir)
+    for name, path in written.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def verify_(args: argparse.Namespace) -> int:
+    checks = data.verify(args.names or None, args.data_dir, rebuild=not args.no_rebuild)
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<16} {check.message}")
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        print(f"chaosbench: error: {len(failed)} dataset(s) failed verification: {', '.join(failed)}")
+        return 2
+    return 0

@@ -1,0 +1,141 @@
+"""``build`` writes the frozen arrays and MANIFEST; ``verify`` checks hashes and rebuilds cards.
+
+Rebuild tolerance: the integrator uses only elementwise IEEE arithmetic, so on one machine a
+rebuild reproduces the frozen float32 arrays bit for bit. On another platform the last bit of a
+transcendental function (``sin``, ``pow``) may differ, and a chaotic orbit amplifies that
+difference until, after some Lyapunov times, the two series are unrelated. ``verify`` therefore
+requires the first ``VERIFY_PREFIX`` samples of train and test to agree within ``VERIFY_ATOL``
+(normalised units) and reports, for information, where the full series first separate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from chaosbench.data import card as cards
+from chaosbench.data.dataset import names as dataset_names
+from chaosbench.data.generate import build_arrays, raw_trajectories, required_length
+from chaosbench.data.store import (
+    data_dir,
+    load_npz,
+    read_manifest,
+    save_npz,
+    sha256_file,
+    write_manifest,
+)
+from chaosbench.errors import ChaosbenchError, IntegrityError
+
+VERIFY_PREFIX = 1000
+VERIFY_ATOL = 1e-5
+
+
+def _source_key(card: cards.Card) -> tuple:
+    """Cards with equal keys share one raw trajectory (e.g. the lorenz63 family)."""
+    return (card.system, tuple(sorted(card.params.items())), card.dt, card.transient, card.seed)
+
+
+def build_all(
+    selected: Iterable[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Generate and write ``<name>.npz`` for the selected cards (all by default), then the MANIFEST."""
+    base = data_dir(root)
+    chosen = list(selected) if selected is not None else dataset_names(base)
+    all_cards = {n: cards.read(base / f"{n}.yaml") for n in dataset_names(base)}
+    unknown = [n for n in chosen if n not in all_cards]
+    if unknown:
+        from chaosbench.data.dataset import read_card
+
+        read_card(unknown[0], base)  # raises with suggestions
+    # One integration per source, as long as the longest card that shares it needs.
+    lengths: dict[tuple, int] = {}
+    for name in chosen:
+        key = _source_key(all_cards[name])
+        lengths[key] = max(lengths.get(key, 0), required_length(all_cards[name]))
+    states: dict[tuple, np.ndarray] = {}
+    written = {}
+    for name in tqdm(chosen, desc="building datasets", disable=not progress):
+        card = all_cards[name]
+        key = _source_key(card)
+        if key not in states:
+            states[key] = raw_trajectories(card, lengths[key])
+        arrays = build_arrays(card, states[key])
+        path = base / f"{name}.npz"
+        save_npz(path, train=arrays.train, test=arrays.test, mean=arrays.mean, std=arrays.std)
+        written[name] = path
+    update_manifest(base)
+    return written
+
+
+def update_manifest(base: Path) -> dict[str, str]:
+    """Hash every card and array in ``base`` into the MANIFEST."""
+    entries = {p.name: sha256_file(p) for p in sorted(base.glob("*.yaml")) + sorted(base.glob("*.npz"))}
+    write_manifest(base, entries)
+    return entries
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+
+
+def verify(
+    selected: Iterable[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    rebuild: bool = True,
+    progress: bool = True,
+) -> list[Check]:
+    """Check every file's hash against the MANIFEST and (``rebuild``) that arrays follow from cards."""
+    base = data_dir(root)
+    chosen = list(selected) if selected is not None else dataset_names(base)
+    checks = []
+    manifest = read_manifest(base)
+    listed = set(manifest)
+    for name in tqdm(chosen, desc="verifying datasets", disable=not progress):
+        problems = []
+        for filename in (f"{name}.yaml", f"{name}.npz"):
+            path = base / filename
+            if filename not in listed:
+                problems.append(f"{filename} not in MANIFEST")
+            elif not path.is_file():
+                problems.append(f"{filename} missing")
+            elif sha256_file(path) != manifest[filename]:
+                problems.append(f"{filename} sha256 mismatch (corrupt or modified)")
+        if problems:
+            checks.append(Check(name, False, "; ".join(problems)))
+            continue
+        message = "hashes ok"
+        if rebuild:
+            try:
+                ok, message = _rebuild_matches(cards.read(base / f"{name}.yaml"), load_npz(base / f"{name}.npz"))
+            except (ChaosbenchError, IntegrityError) as err:
+                ok, message = False, str(err)
+            if not ok:
+                checks.append(Check(name, False, message))
+                continue
+        checks.append(Check(name, True, message))
+    return checks
+
+
+def _rebuild_matches(card: cards.Card, frozen: dict[str, np.ndarray]) -> tuple[bool, str]:
+    arrays = build_arrays(card)
+    notes = []
+    for split in ("train", "test"):
+        old, new = frozen[split], getattr(arrays, split)
+        if old.shape != new.shape:
+            return False, f"{split} shape {old.shape} != rebuilt {new.shape}"
+        head = min(VERIFY_PREFIX, len(old))
+        if not np.allclose(old[:head], new[:head], rtol=0, atol=VERIFY_ATOL):
+            return False, f"{split} differs from the rebuilt array within its first {head} samples"
+        apart = np.flatnonzero(np.abs(old - new).max(axis=1) > VERIFY_ATOL)
+        notes.append(f"{split} identical" if apart.size == 0 else f"{split} separates at sample {apart[0]}")
+    return True, "rebuilt: " + ", ".join(notes)
