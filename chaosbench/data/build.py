@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +55,25 @@ def build_all(
         from chaosbench.data.dataset import read_card
 
         read_card(unknown[0], base)  # raises with suggestions
-    # One integration per source, as long as the longest card that shares it needs.
+    # One integration per source, as long as the longest card that shares it needs; sources are
+    # independent, so they run in parallel processes.
     lengths: dict[tuple, int] = {}
+    first_card: dict[tuple, cards.Card] = {}
     for name in chosen:
         key = _source_key(all_cards[name])
         lengths[key] = max(lengths.get(key, 0), required_length(all_cards[name]))
-    states: dict[tuple, np.ndarray] = {}
+        first_card.setdefault(key, all_cards[name])
+    jobs = [(first_card[key], n) for key, n in lengths.items()]
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers) if workers > 1 else _InProcess() as pool:
+        futures = [pool.submit(raw_trajectories, card, n) for card, n in jobs]
+        states = {}
+        for key, future in tqdm(zip(lengths, futures), total=len(futures), desc="integrating", disable=not progress):
+            states[key] = future.result()
     written = {}
-    for name in tqdm(chosen, desc="building datasets", disable=not progress):
+    for name in chosen:
         card = all_cards[name]
-        key = _source_key(card)
-        if key not in states:
-            states[key] = raw_trajectories(card, lengths[key])
-        arrays = build_arrays(card, states[key])
+        arrays = build_arrays(card, states[_source_key(card)])
         path = base / f"{name}.npz"
         save_npz(path, train=arrays.train, test=arrays.test, mean=arrays.mean, std=arrays.std)
         written[name] = path
@@ -79,6 +86,21 @@ def update_manifest(base: Path) -> dict[str, str]:
     entries = {p.name: sha256_file(p) for p in sorted(base.glob("*.yaml")) + sorted(base.glob("*.npz"))}
     write_manifest(base, entries)
     return entries
+
+
+class _InProcess:
+    """The ``submit`` interface of an executor, run in this process (one job or one core)."""
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
 
 
 @dataclass(frozen=True)
