@@ -1,0 +1,80 @@
+"""Checks of a record directory (or a single record file) before it backs a leaderboard.
+
+Every check takes plain data, so this module needs neither the datasets nor the suites:
+``expected`` is the set of keys a suite should have produced and ``manifest`` maps a dataset
+name to the sha256 of its frozen arrays. Each problem names the file (or the missing file's
+place) it is about.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from pathlib import Path
+
+from chaosbench.errors import ChaosbenchError
+from chaosbench.harness.records import (
+    KNOWN_METRIC_SPECS,
+    Problem,
+    RecordKey,
+    RecordStore,
+    RunRecord,
+    read_record,
+)
+
+
+def _content_problems(
+    path: Path, record: RunRecord, manifest: Mapping[str, str] | None, metric_specs: Collection[str]
+) -> Iterator[Problem]:
+    spec = record.versions["metric_spec"]
+    if spec not in metric_specs:
+        yield Problem(path, f"unknown metric spec version {spec!r} (known: {sorted(metric_specs)})")
+    dataset = record.key.dataset
+    if manifest is None:
+        return
+    if dataset not in manifest:
+        yield Problem(path, f"dataset {dataset!r} is not in the manifest")
+    elif manifest[dataset] != record.dataset_sha256:
+        yield Problem(
+            path,
+            f"dataset sha256 {record.dataset_sha256[:12]}... differs from the manifest's "
+            f"{manifest[dataset][:12]}... for {dataset!r}",
+        )
+
+
+def validate(
+    path: str | os.PathLike[str],
+    expected: Iterable[RecordKey] | None = None,
+    manifest: Mapping[str, str] | None = None,
+    metric_specs: Collection[str] = KNOWN_METRIC_SPECS,
+) -> list[Problem]:
+    """All problems of the records at ``path`` (a store directory or one ``.json`` file).
+
+    Checked: strict JSON and schema, record hash, known metric spec, dataset sha256 against
+    ``manifest`` (if given); for a directory also that each file sits where its key belongs (a
+    copy of a record under another name is a duplicate), stray files, and that every key of
+    ``expected`` (if given) has an intact record. An empty list means valid.
+    """
+    path = Path(path)
+    if path.is_dir():
+        store = RecordStore(path)
+        scan = store.scan()
+        found, problems = scan.records, list(scan.problems)
+    elif path.is_file():
+        if expected is not None:
+            raise ChaosbenchError("completeness can only be checked on a record directory")
+        try:
+            found, problems = {path: read_record(path)}, []
+        except ChaosbenchError as err:
+            return [Problem(path, str(err).removeprefix(f"{path}: "))]
+    else:
+        raise ChaosbenchError(f"no record file or directory at {path}")
+
+    for file, record in found.items():
+        problems.extend(_content_problems(file, record, manifest, metric_specs))
+    present = {record.key for record in found.values()}
+    problems.extend(
+        Problem(store.path_for(key), f"missing record of {key}")
+        for key in sorted(set(expected or ()) - present)
+    )
+    return problems

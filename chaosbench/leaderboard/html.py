@@ -1,0 +1,125 @@
+"""The static leaderboard page: one self-contained ``index.html`` (inline CSS, JS and PNG plots).
+
+Tables sort by clicking a column header (a few lines of plain JavaScript, no library, no
+network). Plots need matplotlib; without it the page shows the tables and says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from chaosbench.harness.records import RunRecord
+from chaosbench.leaderboard.render import COLUMNS, RULES, by_dataset, version_stamp
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { margin-bottom: .2em; } .stamp { color: #555; font-style: italic; } .note { color: #555; }
+table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
+th, td { padding: .3em .7em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th { cursor: pointer; user-select: none; background: #f3f3f3; }
+th.text, td.text { text-align: left; }
+th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
+tbody tr:nth-child(even) { background: #fafafa; }
+figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
+figure img { max-width: 100%; } figcaption { color: #555; font-size: 12px; }
+"""
+
+# Numbers sort by their data-sort value (empty = no value, always last); text alphabetically.
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = Array.from(table.tHead.rows[0].cells);
+  headers.forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var numeric = th.classList.contains("num");
+      var key = function (tr) {
+        var v = tr.cells[col].dataset.sort;
+        return numeric ? (v === "" ? NaN : parseFloat(v)) : v;
+      };
+      var rows = Array.from(table.tBodies[0].rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (numeric && (isNaN(x) || isNaN(y))) { return isNaN(x) - isNaN(y); }
+        var order = numeric ? (x > y) - (x < y) : x.localeCompare(y);
+        return up ? order : -order;
+      });
+      rows.forEach(function (tr) { table.tBodies[0].appendChild(tr); });
+    });
+  });
+});
+"""
+
+
+def _sort_attr(value: float | str) -> str:
+    if isinstance(value, str):
+        return escape(value)
+    return "" if value != value else repr(value).replace("inf", "Infinity")
+
+
+def _table(rows: pd.DataFrame) -> str:
+    head = "".join(
+        f'<th class="{"text" if c.kind == "text" else "num"}" scope="col">{escape(c.title)}</th>'
+        for c in COLUMNS
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"text" if c.kind == "text" else "num"}" data-sort="{_sort_attr(c.sort_value(row))}">'
+            f"{escape(c.text(row))}</td>"
+            for c in COLUMNS
+        )
+        + "</tr>\n"
+        for _, row in rows.iterrows()
+    )
+    return f'<table class="sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>'
+
+
+def _figure(caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def page(
+    table: pd.DataFrame,
+    records: Sequence[RunRecord],
+    reference: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The whole page. ``reference`` maps a dataset to its true data in the artifact format."""
+    try:
+        plots = importlib.import_module("chaosbench.leaderboard.plots")
+    except ImportError:  # matplotlib is an optional extra
+        plots = None
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>chaosbench leaderboard</title><style>{STYLE}</style></head><body>",
+        "<h1>chaosbench leaderboard</h1>",
+        f'<p class="stamp">{escape(version_stamp(table))}</p>',
+        f"<p>{escape(RULES)} Click a column header to sort.</p>",
+    ]
+    if plots is None:
+        parts.append(
+            '<p class="note">Plots need matplotlib: <code>pip install "chaosbench[plots]"</code>.</p>'
+        )
+    for dataset, rows in by_dataset(table):
+        parts += [f'<section id="{escape(dataset)}"><h2>{escape(dataset)}</h2>', _table(rows)]
+        if plots is not None:
+            mine = [r for r in records if r.key.dataset == dataset]
+            figures = plots.dataset_figures(mine, rows, (reference or {}).get(dataset, {}))
+            parts += [_figure(caption, png) for caption, png in figures]
+        parts.append("</section>")
+    parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"

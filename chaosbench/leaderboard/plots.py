@@ -1,0 +1,180 @@
+"""Per-dataset figures of the leaderboard page, drawn from record artifacts only (PNG bytes).
+
+Imports matplotlib (the optional extra ``plots``); figures are ``matplotlib.figure.Figure``
+objects rendered by Agg, so no global backend is switched and no window opens.
+
+Each model is shown by one representative run: its best-ranked regime that stored artifacts,
+and there the seed whose D_stsp is closest to the regime's median (``ok`` runs preferred).
+``reference`` holds the true data in the artifact format (``trajectory_sample`` rows x dims,
+``power_spectrum`` dims x bins); without it only the models are drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from chaosbench.harness.records import RunRecord
+from chaosbench.leaderboard.aggregate import runs_frame
+
+
+def representatives(records: Sequence[RunRecord], rows: pd.DataFrame) -> dict[str, RunRecord]:
+    """Model -> its representative run among ``records`` (``rows``: the dataset's table rows in rank order)."""
+    cells = list(zip(rows["model"], rows["regime"], strict=True))
+    order = {cell: i for i, cell in enumerate(cells)}
+    median = dict(zip(cells, rows["d_stsp_median"], strict=True))
+
+    def preference(r: RunRecord) -> tuple[int, bool, float, int]:
+        cell = (r.key.model, r.key.regime)
+        value = r.metrics.get("d_stsp")
+        close = value is not None and math.isfinite(median[cell])
+        distance = abs(value - median[cell]) if close else math.inf
+        return order[cell], r.status != "ok", distance, r.key.seed
+
+    chosen: dict[str, RunRecord] = {}
+    for record in sorted((r for r in records if r.artifacts and r.status != "failed"), key=preference):
+        chosen.setdefault(record.key.model, record)
+    return dict(sorted(chosen.items()))
+
+
+def _colors(models: Sequence[str]) -> dict[str, Any]:
+    cmap = colormaps["tab10"]
+    return {model: cmap(i % 10) for i, model in enumerate(models)}
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _draw_trajectory(ax: Any, points: np.ndarray, **style: Any) -> None:
+    if points.shape[1] == 1:
+        ax.plot(points[:500, 0], lw=0.8, **style)
+    else:
+        ax.plot(*points.T, ls="none", marker=".", ms=1.0, **style)
+
+
+def attractors(
+    reps: Mapping[str, RunRecord], colors: Mapping[str, Any], reference: Mapping[str, Any]
+) -> bytes | None:
+    """One panel per model: its generated trajectory over the true data (grey), if given."""
+    truth = reference.get("trajectory_sample")
+    panels = {
+        m: np.asarray(r.artifacts["trajectory_sample"], float)
+        for m, r in reps.items()
+        if "trajectory_sample" in r.artifacts
+    }
+    if not panels:
+        return None
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 3.0 * nrows), layout="constrained")
+    for i, (model, points) in enumerate(panels.items()):
+        three_d = points.shape[1] == 3
+        ax = fig.add_subplot(nrows, ncols, i + 1, **({"projection": "3d"} if three_d else {}))
+        if truth is not None:
+            _draw_trajectory(ax, np.asarray(truth, float)[:, : points.shape[1]], color="0.6", alpha=0.5)
+        _draw_trajectory(ax, points, color=colors[model])
+        ax.set_title(f"{model} ({reps[model].key.regime}, seed {reps[model].key.seed})", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Generated trajectory" + (" vs. data (grey)" if truth is not None else ""), fontsize=10)
+    return _png(fig)
+
+
+def spectra(
+    reps: Mapping[str, RunRecord], colors: Mapping[str, Any], reference: Mapping[str, Any]
+) -> bytes | None:
+    """Power spectra per observed dimension: data (black) and each model."""
+    curves = {
+        m: np.asarray(r.artifacts["power_spectrum"], float)
+        for m, r in reps.items()
+        if "power_spectrum" in r.artifacts
+    }
+    truth = reference.get("power_spectrum")
+    if truth is not None:
+        curves = {"data": np.asarray(truth, float), **curves}
+    if not curves:
+        return None
+    dims = max(c.shape[0] for c in curves.values())
+    fig = Figure(figsize=(3.6 * dims, 2.8))
+    axes = fig.subplots(1, dims, squeeze=False)[0]
+    for name, curve in curves.items():
+        style = {"color": "black", "lw": 1.6} if name == "data" else {"color": colors[name], "lw": 0.9}
+        for d, ax in enumerate(axes[: curve.shape[0]]):
+            freq = np.linspace(0.0, 1.0, curve.shape[1])
+            ax.plot(freq, np.where(curve[d] > 0, curve[d], np.nan), label=name, **style)
+    for d, ax in enumerate(axes):
+        ax.set_yscale("log")
+        ax.set_xlabel("frequency / Nyquist", fontsize=8)
+        ax.set_title(f"dimension {d + 1}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[-1].legend(fontsize=7, loc="upper right")
+    return _png(fig)
+
+
+def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) -> bytes | None:
+    """Every scored seed's D_stsp, by regime and model; non-finite ones on a ceiling line."""
+    runs = runs_frame(records).dropna(subset=["d_stsp"])
+    if runs.empty:
+        return None
+    regimes, models = sorted(runs["regime"].unique()), sorted(runs["model"].unique())
+    finite = runs["d_stsp"][np.isfinite(runs["d_stsp"])]
+    ceiling = 1.15 * finite.max() if not finite.empty and finite.max() > 0 else 1.0
+    fig = Figure(figsize=(min(12.0, 3.0 + 0.35 * len(regimes) * len(models)), 3.2))
+    ax = fig.subplots()
+    width = 0.8 / len(models)
+    for j, model in enumerate(models):
+        for i, regime in enumerate(regimes):
+            cell = runs[(runs["model"] == model) & (runs["regime"] == regime)]
+            if cell.empty:
+                continue
+            x = i - 0.4 + width * (j + 0.5)
+            values = np.minimum(cell["d_stsp"].to_numpy(), ceiling)
+            jitter = np.linspace(-0.25, 0.25, len(values)) * width
+            diverged = (cell["status"] == "diverged").to_numpy()
+            ax.scatter(
+                x + jitter[~diverged],
+                values[~diverged],
+                s=14,
+                color=colors[model],
+                label=model if i == 0 else None,
+            )
+            ax.scatter(x + jitter[diverged], values[diverged], s=22, marker="x", color=colors[model])
+            ax.hlines(
+                min(np.median(cell["d_stsp"]), ceiling),
+                x - width / 2.5,
+                x + width / 2.5,
+                color=colors[model],
+                lw=2,
+            )
+    ax.axhline(ceiling, color="0.5", ls=":", lw=0.8)
+    ax.annotate("not finite", (len(regimes) - 0.5, ceiling), fontsize=7, color="0.4", ha="right", va="bottom")
+    ax.set_xticks(range(len(regimes)), regimes)
+    ax.set_xlim(-0.5, len(regimes) - 0.5)
+    ax.set_ylabel("D_stsp (lower is better)", fontsize=8)
+    ax.set_title("D_stsp by regime (x: diverged run, bar: median)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
+
+
+def dataset_figures(
+    records: Sequence[RunRecord], rows: pd.DataFrame, reference: Mapping[str, Any]
+) -> list[tuple[str, bytes]]:
+    """(caption, PNG) pairs for one dataset (figures without data are left out)."""
+    reps = representatives(records, rows)
+    colors = _colors(sorted({r.key.model for r in records}))
+    figures = [
+        ("Attractor: data vs. model", attractors(reps, colors, reference)),
+        ("Power spectra", spectra(reps, colors, reference)),
+        ("D_stsp by regime", d_stsp_by_regime(records, colors)),
+    ]
+    return [(caption, png) for caption, png in figures if png is not None]

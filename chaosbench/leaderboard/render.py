@@ -1,0 +1,140 @@
+"""The leaderboard table as Markdown, CSV and LaTeX, each stating the versions it was built from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from chaosbench.leaderboard.aggregate import VERSION_COLUMNS
+
+NO_VALUE = "\u2013"  # en dash: the cell has no value
+RULES = (
+    "Cells: median ± MAD over seeds. Diverged runs count with the worst value their record "
+    "carries (∞ when none); failed runs are counted but not scored. Rank per dataset by median "
+    "D_stsp, then median D_H (lower is better). Forcing gain: median D_stsp under BPTT minus that "
+    "of the best STF/GTF regime of the same model (positive = forcing helps)."
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A displayed column: its title per format and how to read its value from a table row."""
+
+    title: str
+    latex: str
+    field: str
+    kind: str  # "text", "int", "rate", "number", or "spread" (median ± MAD of a metric)
+
+    def sort_value(self, row: pd.Series) -> float | str:
+        """The value a table sorts this column by (the median for a spread)."""
+        value = row[f"{self.field}_median" if self.kind == "spread" else self.field]
+        if self.kind == "text":
+            return str(value)
+        return math.nan if pd.isna(value) else float(value)
+
+    def text(self, row: pd.Series) -> str:
+        """The cell as text: 3 significant digits, an en dash for no value."""
+        if self.kind == "text":
+            return str(row[self.field])
+        if self.kind == "spread":
+            median, mad = row[f"{self.field}_median"], row[f"{self.field}_mad"]
+            return _number(median) + ("" if pd.isna(mad) else f" ± {_number(mad)}")
+        value = row[self.field]
+        if pd.isna(value):
+            return NO_VALUE
+        if self.kind == "int":
+            return str(int(value))
+        if self.kind == "rate":
+            return f"{100 * value:.0f}%"
+        return ("+" if value > 0 else "") + _number(value)
+
+
+def _number(value: float) -> str:
+    if pd.isna(value):
+        return NO_VALUE
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.3g}"
+
+
+COLUMNS = (
+    Column("Rank", "Rank", "rank", "int"),
+    Column("Model", "Model", "model", "text"),
+    Column("Regime", "Regime", "regime", "text"),
+    Column("Seeds", "Seeds", "n_seeds", "int"),
+    Column("Diverged", "Div.", "divergence_rate", "rate"),
+    Column("D_stsp", r"$D_{\mathrm{stsp}}$", "d_stsp", "spread"),
+    Column("D_H", r"$D_H$", "d_h", "spread"),
+    Column("λmax error", r"$\lambda_{\max}$ err.", "lambda_max_error", "spread"),
+    Column("PE(20)", r"PE(20)", "pe20", "spread"),
+    Column("Valid time", "Valid time", "valid_time", "spread"),
+    Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "number"),
+)
+
+
+def version_stamp(table: pd.DataFrame) -> str:
+    """One line naming every chaosbench, dataset and metric spec version found in the records."""
+
+    def found(column: str) -> str:
+        return ", ".join(sorted({v for joined in table[column] for v in joined.split(",")}))
+
+    labels = {
+        "chaosbench_version": "chaosbench",
+        "dataset_version": "dataset version",
+        "metric_spec": "metric spec",
+    }
+    parts = [f"{labels[column]} {found(column)}" for column in VERSION_COLUMNS]
+    return "; ".join(parts) + f"; built from {int(table['n_seeds'].sum())} run records"
+
+
+def by_dataset(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Datasets in name order, each with its rows in rank order."""
+    yield from table.groupby("dataset", sort=True)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = ["# chaosbench leaderboard", "", f"*{version_stamp(table)}*", "", RULES]
+    for dataset, rows in by_dataset(table):
+        lines += ["", f"## {dataset}", "", "| " + " | ".join(c.title for c in COLUMNS) + " |"]
+        lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in COLUMNS) + "|")
+        lines += ["| " + " | ".join(c.text(row) for c in COLUMNS) + " |" for _, row in rows.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def csv(table: pd.DataFrame) -> str:
+    """Every column of the table; the first line is a ``#`` comment with the version stamp."""
+    return f"# chaosbench leaderboard; {version_stamp(table)}\n" + table.to_csv(
+        index=False, lineterminator="\n"
+    )
+
+
+def _tex(text: str) -> str:
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+    ):
+        text = text.replace(char, escaped)
+    return text.replace("±", r"$\pm$").replace(NO_VALUE, "--").replace("∞", r"$\infty$")
+
+
+def latex(table: pd.DataFrame) -> str:
+    """One ``table`` per dataset (needs ``booktabs``); the caption states the versions."""
+    stamp = _tex(version_stamp(table))
+    out = [f"% chaosbench leaderboard; {stamp}", f"% {_tex(RULES)}", r"% needs \usepackage{booktabs}"]
+    align = "".join("l" if c.kind == "text" else "r" for c in COLUMNS)
+    for dataset, rows in by_dataset(table):
+        out += [
+            r"\begin{table}[ht]", r"\centering", r"\small",
+            rf"\caption{{chaosbench leaderboard, dataset \texttt{{{_tex(dataset)}}} ({stamp}).}}",
+            rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+            " & ".join(c.latex for c in COLUMNS) + r" \\", r"\midrule",
+        ]  # fmt: skip
+        out += [" & ".join(_tex(c.text(row)) for c in COLUMNS) + r" \\" for _, row in rows.iterrows()]
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(out)

@@ -1,0 +1,225 @@
+"""Leaderboard: exact aggregate numbers on synthetic records, version stamps, files, page, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chaosbench.cli import leaderboard as leaderboard_cli
+from chaosbench.errors import ChaosbenchError, IntegrityError
+from chaosbench.harness.records import METRICS, RecordKey, RecordStore, RunRecord
+from chaosbench.leaderboard import html, render, write_leaderboard
+from chaosbench.leaderboard.aggregate import aggregate
+
+
+def make(dataset: str, model: str, regime: str, seed: int, d_stsp: float | None, status: str = "ok",
+         metric_spec: str = "1", artifacts: bool = False, **metrics: float | None) -> RunRecord:  # fmt: skip
+    """A record whose metrics are all 1.0 except those given; ``None`` d_stsp means not scored."""
+    values = {name: 1.0 for name in METRICS} | {"d_stsp": d_stsp} | metrics
+    t = np.linspace(0.0, 12 * np.pi, 400)[:, None]
+    scale = 1.0 + 0.1 * seed + (0.5 if regime == "bptt" else 0.0)
+    dims = 3 if dataset == "lorenz63" else 2
+    curves = {
+        "trajectory_sample": scale * np.hstack([np.sin(t), np.cos(1.1 * t), np.sin(0.5 * t)])[:, :dims],
+        "power_spectrum": np.exp(-np.outer(np.arange(1, dims + 1), np.arange(64)) / (10.0 * scale)),
+    }  # fmt: skip
+    return RunRecord.create(
+        RecordKey(dataset, model, regime, seed), status,
+        reason=None if status == "ok" else f"{status} in test",
+        metrics={} if status == "failed" else values,
+        budget={"updates": 100, "used": 100}, wall_time_s=1.5, device="cpu", metric_spec=metric_spec,
+        dataset_version="1", dataset_sha256="0" * 64, config={"seed": seed},
+        artifacts=curves if artifacts else None,
+    )  # fmt: skip
+
+
+def synthetic_records() -> list[RunRecord]:
+    """Two datasets x two models x two regimes x three seeds, with artifacts and divergences.
+
+    On lorenz63 the rank order is (lstm, stf), (plrnn, stf), (lstm, bptt), (plrnn, bptt): not
+    alphabetical, and the last has an infinite median (two of three seeds diverged, unscored).
+    """
+    d_stsp = {
+        ("lorenz63", "lstm", "stf"): [0.2, 0.3, 0.25], ("lorenz63", "plrnn", "stf"): [0.5, 0.6, 0.4],
+        ("lorenz63", "lstm", "bptt"): [2.0, 3.0, 2.5], ("lorenz63", "plrnn", "bptt"): [4.0, None, None],
+        ("henon", "lstm", "stf"): [0.1, 0.2, 0.15], ("henon", "plrnn", "stf"): [0.3, 0.35, 0.2],
+        ("henon", "lstm", "bptt"): [1.0, 1.1, None], ("henon", "plrnn", "bptt"): [0.9, 1.2, 1.0],
+    }  # fmt: skip
+    return [
+        make(*cell, seed, value, status="ok" if value is not None else "diverged", artifacts=True)
+        for cell, values in d_stsp.items()
+        for seed, value in enumerate(values)
+    ]
+
+
+def reference() -> dict[str, dict[str, np.ndarray]]:
+    t = np.linspace(0.0, 12 * np.pi, 500)[:, None]
+    return {
+        "lorenz63": {"trajectory_sample": np.hstack([np.sin(t), np.cos(t), np.sin(0.5 * t)]),
+                     "power_spectrum": np.exp(-np.outer([1, 2, 3], np.arange(64)) / 10.0)},
+        "henon": {"trajectory_sample": np.hstack([np.sin(t), np.cos(t)])},
+    }  # fmt: skip
+
+
+def row(table: pd.DataFrame, dataset: str, model: str, regime: str) -> pd.Series:
+    match = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["regime"] == regime)]
+    assert len(match) == 1
+    return match.iloc[0]
+
+
+def test_median_mad_mean_std_exact() -> None:
+    table = aggregate([make("d", "m", "stf", s, v) for s, v in enumerate([1.0, 2.0, 4.0, 10.0])])
+    r = row(table, "d", "m", "stf")
+    assert r["n_seeds"] == 4 and r["n_ok"] == 4 and r["divergence_rate"] == 0.0
+    assert r["d_stsp_median"] == 3.0
+    assert r["d_stsp_mad"] == 1.5  # deviations 2, 1, 1, 7
+    assert r["d_stsp_mean"] == 4.25
+    assert r["d_stsp_std"] == pytest.approx(math.sqrt(48.75 / 3), rel=1e-12)
+    assert r["d_h_median"] == 1.0 and r["d_h_mad"] == 0.0
+
+
+def test_diverged_runs_count_as_worst_failed_runs_are_not_scored() -> None:
+    records = [
+        make("d", "m", "bptt", 0, 1.0), make("d", "m", "bptt", 1, 2.0),
+        make("d", "m", "bptt", 2, None, status="diverged", valid_time=None),
+        make("d", "m", "bptt", 3, None, status="failed"),
+        make("d", "m", "stf", 0, 0.5), make("d", "m", "stf", 1, 7.5, status="diverged"),
+        make("d", "m", "stf", 2, None, status="diverged"),
+    ]  # fmt: skip
+    table = aggregate(records)
+    bptt, stf = row(table, "d", "m", "bptt"), row(table, "d", "m", "stf")
+    assert (bptt["n_seeds"], bptt["n_ok"], bptt["n_diverged"], bptt["n_failed"]) == (4, 2, 1, 1)
+    assert bptt["divergence_rate"] == pytest.approx(1 / 3)
+    assert bptt["d_stsp_median"] == 2.0 and bptt["d_stsp_mad"] == 1.0  # values 1, 2, inf
+    assert bptt["d_stsp_mean"] == math.inf
+    assert bptt["valid_time_median"] == 1.0 and bptt["valid_time_mean"] == -math.inf  # higher is better
+    # The diverged run's carried value (7.5) is used; the unscored one is +inf; MAD undefined.
+    assert stf["divergence_rate"] == pytest.approx(2 / 3)
+    assert stf["d_stsp_median"] == 7.5 and stf["d_stsp_mad"] == 7.0
+    only_diverged = aggregate([make("d", "m", "x", s, None, status="diverged") for s in range(3)]).iloc[0]
+    assert only_diverged["d_stsp_median"] == math.inf and math.isnan(only_diverged["d_stsp_mad"])
+
+
+def test_ranks_and_forcing_gain() -> None:
+    cells = {
+        ("a", "bptt"): [3.0, 3.0], ("a", "stf"): [1.0, 1.0], ("a", "gtf"): [0.5, 0.5],
+        ("b", "bptt"): [0.5, 0.5], ("b", "stf-lyapunov"): [2.0, 2.0],
+    }  # fmt: skip
+    records = [make("d", m, g, s, v) for (m, g), values in cells.items() for s, v in enumerate(values)]
+    records.append(make("d", "b", "gtf", 0, 0.5, d_h=2.0))  # ties (b, bptt) on D_stsp, loses on D_H
+    records.append(make("d", "c", "stf", 0, None, status="failed"))
+    records.append(make("e", "a", "stf", 0, 9.0))  # another dataset ranks on its own
+    table = aggregate(records)
+    ranks = {(m, g): row(table, "d", m, g)["rank"] for (m, g) in [*cells, ("b", "gtf")]}
+    assert ranks == {("a", "gtf"): 1, ("b", "bptt"): 1, ("b", "gtf"): 3, ("a", "stf"): 4,
+                     ("b", "stf-lyapunov"): 5, ("a", "bptt"): 6}  # fmt: skip
+    assert pd.isna(row(table, "d", "c", "stf")["rank"])  # only failed runs: unranked
+    assert row(table, "e", "a", "stf")["rank"] == 1
+    assert list(table["dataset"]) == ["d"] * 7 + ["e"]
+    assert list(table["rank"][:6]) == [1, 1, 3, 4, 5, 6]
+    a, b = row(table, "d", "a", "stf"), row(table, "d", "b", "bptt")
+    assert (a["forcing_regime"], a["forcing_gain_d_stsp"]) == ("gtf", 2.5)
+    assert (b["forcing_regime"], b["forcing_gain_d_stsp"]) == ("gtf", 0.0)
+    assert math.isnan(row(table, "e", "a", "stf")["forcing_gain_d_stsp"])  # no bptt baseline
+
+
+def test_aggregate_is_a_function_of_the_record_set() -> None:
+    records = synthetic_records()
+    shuffled = records[:]
+    random.Random(0).shuffle(shuffled)
+    pd.testing.assert_frame_equal(aggregate(records), aggregate(shuffled))
+
+
+def test_every_rendering_states_the_versions() -> None:
+    records = [*synthetic_records(), make("lorenz63", "gru_x", "stf", 0, 0.1, metric_spec="2")]
+    table = aggregate(records)
+    stamp = "chaosbench 0.1.0; dataset version 1; metric spec 1, 2; built from 25 run records"
+    assert render.version_stamp(table) == stamp
+    md, csv, tex = render.markdown(table), render.csv(table), render.latex(table)
+    assert f"*{stamp}*" in md
+    assert csv.splitlines()[0] == f"# chaosbench leaderboard; {stamp}"
+    assert stamp in tex.splitlines()[0] and tex.count(stamp) == 1 + 2  # comment + two captions
+    assert "| 1 | gru_x | stf | 1 | 0% | 0.1 ± 0 |" in md
+    assert r"gru\_x" in tex and r"$\infty$" in tex and r"$\pm$" in tex
+    assert "| 5 | plrnn | bptt | 3 | 67% | ∞ |" in md  # infinite median, MAD undefined
+    parsed = pd.read_csv(io.StringIO(csv), comment="#")
+    assert len(parsed) == len(table) and parsed["d_stsp_median"].tolist() == table["d_stsp_median"].tolist()
+
+
+def test_page_has_sortable_tables_and_plots() -> None:
+    pytest.importorskip("matplotlib")
+    table = aggregate(synthetic_records())
+    page = html.page(table, synthetic_records(), reference())
+    assert page.count('<table class="sortable">') == 2 and page.count("data:image/png;base64,") == 6
+    assert render.version_stamp(table) in page and "<script>" in page
+    assert 'data-sort="Infinity"' in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_page_without_matplotlib_shows_tables_and_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "chaosbench.leaderboard.plots", raising=False)
+    page = html.page(aggregate(synthetic_records()), synthetic_records())
+    assert "<img" not in page and 'pip install "chaosbench[plots]"' in page
+    assert page.count('<table class="sortable">') == 2
+
+
+def test_write_leaderboard_files_and_refusals(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path / "results")
+    for record in synthetic_records():
+        store.write(record)
+    paths = write_leaderboard(store.root, tmp_path / "out")
+    assert {p.name for p in paths.values()} == {
+        "LEADERBOARD.md",
+        "leaderboard.csv",
+        "leaderboard.tex",
+        "index.html",
+    }
+    assert all(p.parent == tmp_path / "out" and p.stat().st_size > 500 for p in paths.values())
+
+    bad = store.path_for(RecordKey("henon", "lstm", "stf", 1))
+    bad.write_text(bad.read_text().replace('"d_stsp": 0.2', '"d_stsp": 0.02'))
+    with pytest.raises(IntegrityError, match=r"1 bad record file.*henon/lstm/stf/seed1\.json"):
+        write_leaderboard(store.root, tmp_path / "out2")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ChaosbenchError, match="no run records"):
+        write_leaderboard(tmp_path / "empty", tmp_path / "out3")
+
+
+def test_leaderboard_reads_records_without_importing_model_code(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path / "results")
+    for record in synthetic_records()[:6]:
+        store.write(record)
+    script = (
+        "import sys\nfrom chaosbench.leaderboard import write_leaderboard\n"
+        f"write_leaderboard({str(store.root)!r}, {str(tmp_path / 'out')!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'"
+        " or m.startswith(('chaosbench.models', 'chaosbench.training', 'chaosbench.data'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_leaderboard_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    leaderboard_cli.register(parser.add_subparsers())
+    store = RecordStore(tmp_path / "results")
+    store.write(make("henon", "lstm", "stf", 0, 0.3))
+    args = parser.parse_args(["leaderboard", "--results", str(store.root), "--out", str(tmp_path / "lb")])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out.split()
+    assert sorted(Path(p).name for p in printed) == [
+        "LEADERBOARD.md",
+        "index.html",
+        "leaderboard.csv",
+        "leaderboard.tex",
+    ]
+    assert parser.parse_args(["leaderboard"]).results == "leaderboard/results"
