@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# The models under test are small: one thread avoids OpenMP overhead (and oversubscription
+# when the machine is busy) and makes results independent of the core count.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

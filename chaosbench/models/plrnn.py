@@ -1,0 +1,160 @@
+"""Piecewise-linear RNNs: PLRNN, shallow PLRNN (plain and clipped) and dendritic PLRNN.
+
+All read the observation off their first ``obs_dim`` latent units (identity observation, as in
+the teacher-forcing literature), so forcing overwrites exactly those units and leaves the rest
+free. ``encode(x) = [x, L x]`` with a learnable ``L`` initialised at zero gives the free units an
+initial condition. Initialisations follow the published reference implementations: ``A`` (and
+``W`` where present) from a normalised positive-definite matrix (Talathi & Vartak 2016), the
+shallow layers uniform in ``+-1/sqrt(fan_in)``, biases at zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from chaosbench.errors import ChaosbenchError
+from chaosbench.models._init import normalized_positive_definite, uniform
+from chaosbench.models.contract import LatentModel, positive_int
+
+
+def _offdiag(w: Tensor) -> Tensor:
+    """``w`` with its diagonal zeroed (the self-coupling lives in ``A``)."""
+    return w.triu(1) + w.tril(-1)
+
+
+class ObservedFirstUnits(LatentModel):
+    """A latent model whose first ``obs_dim`` units are the observation."""
+
+    def __init__(self, obs_dim: int, latent_dim: int | None, config: dict[str, Any]) -> None:
+        name = type(self).__name__
+        latent_dim = positive_int(name, "latent_dim", obs_dim if latent_dim is None else latent_dim)
+        super().__init__(obs_dim, latent_dim, {**config, "latent_dim": latent_dim})
+        if self.latent_dim < self.obs_dim:
+            raise ChaosbenchError(
+                f"{name}: latent_dim ({self.latent_dim}) must be at least "
+                f"obs_dim ({self.obs_dim}): the first obs_dim latent units are the observation"
+            )
+        self.L = nn.Parameter(torch.zeros(self.latent_dim - self.obs_dim, self.obs_dim))
+
+    def observe(self, z: Tensor) -> Tensor:
+        return z[..., : self.obs_dim]
+
+    def encode(self, x: Tensor) -> Tensor:
+        return torch.cat([x, x @ self.L.T], dim=-1)
+
+    def force(self, z: Tensor, x: Tensor, alpha: float | Tensor = 1.0) -> Tensor:
+        """Mix ``x`` into the observed units only; the free units keep their values."""
+        n = self.obs_dim
+        observed = (1 - alpha) * z[..., :n] + alpha * x
+        return torch.cat([observed, z[..., n:]], dim=-1)
+
+
+class PLRNN(ObservedFirstUnits):
+    """``z' = A z + W relu(z) + h``, ``A`` diagonal, ``W`` off-diagonal (Koppe et al. 2019)."""
+
+    citation = (
+        "Koppe, Toutounji, Kirsch, Lis & Durstewitz, Identifying nonlinear dynamical systems via "
+        "generative recurrent neural networks with applications to fMRI, PLOS Comput. Biol. 15 (2019)"
+    )
+
+    def __init__(self, obs_dim: int, latent_dim: int | None = None) -> None:
+        super().__init__(obs_dim, latent_dim, {"obs_dim": obs_dim})
+        k = normalized_positive_definite(self.latent_dim)
+        self.A = nn.Parameter(torch.diagonal(k).clone())
+        self.W = nn.Parameter(_offdiag(k))
+        self.h = nn.Parameter(torch.zeros(self.latent_dim))
+
+    def step(self, z: Tensor) -> Tensor:
+        return self.A * z + torch.relu(z) @ _offdiag(self.W).T + self.h
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        active = (z > 0).to(z.dtype)
+        return torch.diag_embed(self.A) + _offdiag(self.W) * active[..., None, :]
+
+
+class ShPLRNN(ObservedFirstUnits):
+    """Shallow PLRNN ``z' = A z + W1 relu(W2 z + h2) + h1`` (Hess et al. 2023).
+
+    ``clip=True`` uses ``relu(W2 z + h2) - relu(W2 z)`` instead, which is bounded, so orbits stay
+    bounded whenever ``|A| < 1``.
+    """
+
+    citation = (
+        "Hess, Monfared, Brenner & Durstewitz, Generalized teacher forcing for learning chaotic "
+        "dynamics, ICML 2023"
+    )
+
+    def __init__(
+        self, obs_dim: int, latent_dim: int | None = None, hidden_dim: int = 50, clip: bool = False
+    ) -> None:
+        hidden_dim = positive_int(type(self).__name__, "hidden_dim", hidden_dim)
+        super().__init__(
+            obs_dim, latent_dim, {"obs_dim": obs_dim, "hidden_dim": hidden_dim, "clip": bool(clip)}
+        )
+        m = self.latent_dim
+        self.clip = bool(clip)
+        self.A = nn.Parameter(torch.diagonal(normalized_positive_definite(m)).clone())
+        self.W1 = nn.Parameter(uniform(m, hidden_dim, fan_in=hidden_dim))
+        self.W2 = nn.Parameter(uniform(hidden_dim, m, fan_in=m))
+        self.h1 = nn.Parameter(torch.zeros(m))
+        # The clipped nonlinearity vanishes identically at h2 = 0, so it starts random there.
+        h2 = uniform(hidden_dim, fan_in=hidden_dim) if self.clip else torch.zeros(hidden_dim)
+        self.h2 = nn.Parameter(h2)
+
+    def step(self, z: Tensor) -> Tensor:
+        pre = z @ self.W2.T
+        phi = torch.relu(pre + self.h2)
+        if self.clip:
+            phi = phi - torch.relu(pre)
+        return self.A * z + phi @ self.W1.T + self.h1
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        pre = z @ self.W2.T
+        slope = (pre + self.h2 > 0).to(z.dtype)
+        if self.clip:
+            slope = slope - (pre > 0).to(z.dtype)
+        return torch.diag_embed(self.A) + (self.W1 * slope[..., None, :]) @ self.W2
+
+
+class ClippedShPLRNN(ShPLRNN):
+    """The clipped shallow PLRNN ``z' = A z + W1 [relu(W2 z + h2) - relu(W2 z)] + h1``."""
+
+    def __init__(self, obs_dim: int, latent_dim: int | None = None, hidden_dim: int = 50) -> None:
+        super().__init__(obs_dim, latent_dim, hidden_dim, clip=True)
+        del self.config["clip"]
+
+
+class DendPLRNN(ObservedFirstUnits):
+    """Dendritic PLRNN ``z' = A z + W sum_b alpha_b relu(z - H_b) + h`` (Brenner et al. 2022).
+
+    Each unit's nonlinearity is a sum of ``n_bases`` ramps with shared weights ``alpha`` and
+    per-unit thresholds ``H`` (``(latent_dim, n_bases)``, standard normal at start, which covers
+    z-scored data).
+    """
+
+    citation = (
+        "Brenner, Hess, Mikhaeil, Bereska, Monfared, Kuo & Durstewitz, Tractable dendritic RNNs "
+        "for reconstructing nonlinear dynamical systems, ICML 2022"
+    )
+
+    def __init__(self, obs_dim: int, latent_dim: int | None = None, n_bases: int = 20) -> None:
+        n_bases = positive_int(type(self).__name__, "n_bases", n_bases)
+        super().__init__(obs_dim, latent_dim, {"obs_dim": obs_dim, "n_bases": n_bases})
+        m = self.latent_dim
+        k = normalized_positive_definite(m)
+        self.A = nn.Parameter(torch.diagonal(k).clone())
+        self.W = nn.Parameter(_offdiag(k))
+        self.h = nn.Parameter(torch.zeros(m))
+        self.alpha = nn.Parameter(uniform(n_bases, fan_in=n_bases))
+        self.H = nn.Parameter(torch.randn(m, n_bases))
+
+    def step(self, z: Tensor) -> Tensor:
+        phi = torch.relu(z[..., None] - self.H) @ self.alpha
+        return self.A * z + phi @ _offdiag(self.W).T + self.h
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        slope = (z[..., None] > self.H).to(z.dtype) @ self.alpha
+        return torch.diag_embed(self.A) + _offdiag(self.W) * slope[..., None, :]

@@ -1,0 +1,136 @@
+"""The model registry: baselines by name, third-party models by entry point or ``module:Class``.
+
+A model *spec* is a registered name (``shplrnn``), a ``module:Class`` import path, or the name of
+an entry point in the group ``chaosbench.models`` (registered on first lookup).
+:func:`build` instantiates a spec with the default hyperparameters of
+``baselines/models/<name>.yaml`` overridden by the caller's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import warnings
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import chaosbench
+from chaosbench.errors import ChaosbenchError
+from chaosbench.models.contract import LatentModel
+from chaosbench.models.plrnn import PLRNN, ClippedShPLRNN, DendPLRNN, ObservedFirstUnits, ShPLRNN
+from chaosbench.models.recurrent import GRU, LSTM, RNN
+from chaosbench.models.reservoir import ESN
+from chaosbench.models.sindy import SINDy
+from chaosbench.registry import Registry
+
+ENTRY_POINT_GROUP = "chaosbench.models"
+
+
+def baselines_dir() -> Path:
+    """The ``baselines/`` folder of the checkout chaosbench runs from (reference configs)."""
+    return Path(chaosbench.__file__).resolve().parents[1] / "baselines"
+
+
+def model_kind(cls: Any) -> str:
+    """``"latent"`` for latent dynamics models, ``"evaluable"`` for fit/generate models."""
+    if isinstance(cls, type) and issubclass(cls, LatentModel):
+        return "latent"
+    if isinstance(cls, type) and callable(getattr(cls, "fit", None)) and callable(
+        getattr(cls, "generate", None)
+    ):
+        return "evaluable"
+    raise ChaosbenchError(
+        f"{cls!r} is not a model: it must be a LatentModel subclass or a class with fit and "
+        "generate"
+    )
+
+
+def _load_entry_points(reg: Registry[type]) -> None:
+    """Register the models that installed packages declare in the ``chaosbench.models`` group."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+            reg.register(ep.name, cls, kind=model_kind(cls), citation=getattr(cls, "citation", ""),
+                         source=ep.value)
+        except Exception as err:  # a broken or clashing plugin must not break chaosbench
+            warnings.warn(f"model entry point '{ep.name}' ({ep.value}) failed to load: {err}",
+                          stacklevel=2)
+
+
+registry: Registry[type] = Registry("model", loader=_load_entry_points)
+for _name, _cls in (
+    ("plrnn", PLRNN), ("shplrnn", ShPLRNN), ("clipped_shplrnn", ClippedShPLRNN),
+    ("dendplrnn", DendPLRNN), ("rnn", RNN), ("lstm", LSTM), ("gru", GRU), ("esn", ESN),
+    ("sindy", SINDy),
+):
+    registry.register(_name, _cls, kind=model_kind(_cls), citation=_cls.citation)
+
+
+def register(name: str, cls: type, **meta: Any) -> type:
+    """Register a model class (a LatentModel subclass or a fit/generate class) under ``name``."""
+    return registry.register(name, cls, kind=model_kind(cls), **meta)
+
+
+def get(name: str) -> type:
+    """The model class registered as ``name``."""
+    return registry.get(name)
+
+
+def names() -> list[str]:
+    return registry.names()
+
+
+def resolve(spec: str) -> type:
+    """The model class a spec names: registered name, entry point, or ``module:Class``."""
+    if ":" not in spec:
+        return registry.get(spec)
+    module_name, _, qualname = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ChaosbenchError(f"cannot import model '{spec}': {err}") from None
+    model_kind(obj)
+    return obj
+
+
+def baseline_defaults(name: str) -> dict[str, Any]:
+    """Default hyperparameters of ``baselines/models/<name>.yaml`` (empty if there is none)."""
+    path = baselines_dir() / "models" / f"{name}.yaml"
+    if ":" in name or not path.is_file():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ChaosbenchError(f"{path}: not valid YAML ({err})") from None
+    if not (isinstance(doc, dict) and doc.get("model") == name and isinstance(doc.get("params"), dict)):
+        raise ChaosbenchError(f"{path}: expected 'model: {name}' and a 'params' mapping")
+    return dict(doc["params"])
+
+
+def build(spec: str, obs_dim: int, **overrides: Any) -> Any:
+    """A new model ``spec`` for ``obs_dim`` observed components, baseline defaults + ``overrides``.
+
+    A default ``latent_dim`` below ``obs_dim`` is raised to ``obs_dim`` for models whose first
+    latent units are the observation (PLRNN family); explicit overrides are used as given.
+    """
+    cls = resolve(spec)
+    params = baseline_defaults(spec)
+    if (
+        isinstance(cls, type)
+        and issubclass(cls, ObservedFirstUnits)
+        and "latent_dim" not in overrides
+        and isinstance(params.get("latent_dim"), int)
+    ):
+        params["latent_dim"] = max(params["latent_dim"], obs_dim)
+    params.update(overrides)
+    try:
+        inspect.signature(cls).bind(obs_dim=obs_dim, **params)
+    except TypeError as err:
+        accepted = ", ".join(p for p in inspect.signature(cls).parameters if p != "obs_dim")
+        raise ChaosbenchError(f"model '{spec}': {err} (parameters: {accepted})") from None
+    return cls(obs_dim=obs_dim, **params)

@@ -1,0 +1,115 @@
+"""SINDy as an evaluable reference model (the optional ``pysindy`` package).
+
+``fit`` identifies a sparse polynomial vector field ``dx/dt = Theta(x) Xi`` from the training
+series (finite-difference derivatives, sequentially thresholded least squares), the standard
+continuous-time SINDy. ``generate`` integrates it with fixed-step RK4 on the sampling grid
+(``substeps`` steps per ``dt``), vectorised over a batch of initial conditions; an identified
+model that blows up yields non-finite values, which the harness reports as ``diverged``.
+
+``budget`` is ignored (one sparse regression) and so is ``seed``: the fit is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from chaosbench.errors import ChaosbenchError
+from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
+from chaosbench.systems.integrate import rk4_step
+
+
+def _pysindy() -> Any:
+    try:
+        import pysindy
+    except ImportError:
+        raise ChaosbenchError(
+            "the SINDy model needs the optional package pysindy: pip install 'chaosbench[sindy]'"
+        ) from None
+    return pysindy
+
+
+class SINDy:
+    """Sparse identification of nonlinear dynamics with a polynomial library.
+
+    ``degree``: highest monomial degree; ``threshold``: coefficients below it are pruned;
+    ``alpha``: ridge penalty of each least-squares solve; ``substeps``: RK4 steps per ``dt`` in
+    ``generate``; ``max_train``: use at most that many leading training samples.
+    """
+
+    citation: ClassVar[str] = (
+        "Brunton, Proctor & Kutz, Discovering governing equations from data by sparse "
+        "identification of nonlinear dynamical systems, PNAS 113 (2016); Kaptanoglu et al., "
+        "PySINDy: a comprehensive Python package for robust sparse system identification, "
+        "JOSS 7 (2022)"
+    )
+
+    def __init__(
+        self,
+        obs_dim: int,
+        degree: int = 2,
+        threshold: float = 0.1,
+        alpha: float = 0.05,
+        substeps: int = 1,
+        max_train: int | None = None,
+    ) -> None:
+        name = type(self).__name__
+        self.obs_dim = positive_int(name, "obs_dim", obs_dim)
+        self.degree = positive_int(name, "degree", degree)
+        self.substeps = positive_int(name, "substeps", substeps)
+        self.max_train = None if max_train is None else positive_int(name, "max_train", max_train)
+        self.threshold = non_negative(name, "threshold", threshold)
+        self.alpha = non_negative(name, "alpha", alpha)
+        self.config = {
+            "obs_dim": self.obs_dim, "degree": self.degree, "threshold": self.threshold,
+            "alpha": self.alpha, "substeps": self.substeps, "max_train": self.max_train,
+        }
+        self._model: Any = None
+        self._dt = 0.0
+        self._powers = self._coef = np.empty(0)
+
+    def fit(self, train: Any, dt: float, budget: int | None, seed: int) -> dict[str, float]:
+        """Identify the vector field from ``train`` sampled every ``dt``."""
+        x = as_series(train, self.obs_dim, "SINDy.fit")[: self.max_train]
+        if not np.isfinite(dt) or dt <= 0:
+            raise ChaosbenchError(f"SINDy.fit: dt must be a positive number, got {dt!r}")
+        if len(x) < 10:
+            raise ChaosbenchError(f"SINDy.fit: train has {len(x)} steps; needs at least 10")
+        ps = _pysindy()
+        model = ps.SINDy(
+            optimizer=ps.STLSQ(threshold=self.threshold, alpha=self.alpha),
+            feature_library=ps.PolynomialLibrary(degree=self.degree),
+        )
+        model.fit(x, t=float(dt))
+        self._model, self._dt = model, float(dt)
+        self._powers = np.asarray(model.feature_library.powers_)
+        self._coef = np.asarray(model.coefficients(), dtype=np.float64)
+        return {"n_terms": float(np.count_nonzero(self._coef))}
+
+    def equations(self) -> list[str]:
+        """The identified right-hand sides, one string per observed component."""
+        if self._model is None:
+            raise ChaosbenchError("SINDy.equations: call fit(train, dt, budget, seed) first")
+        return list(self._model.equations())
+
+    def _rhs(self, x: np.ndarray) -> np.ndarray:
+        """The identified vector field ``Theta(x) Xi`` on a batch ``(B, N)``."""
+        monomials = np.prod(x[:, None, :] ** self._powers, axis=-1)
+        return monomials @ self._coef.T
+
+    def generate(self, x0: Any, n_steps: int) -> np.ndarray:
+        """Integrate from ``x0`` (``(N,)`` or ``(B, N)``): ``(n_steps, [B,] N)``, row 0 = x0."""
+        if self._model is None:
+            raise ChaosbenchError("SINDy.generate: call fit(train, dt, budget, seed) first")
+        x = as_start(x0, self.obs_dim, n_steps, "SINDy.generate")
+        state = np.atleast_2d(x)
+        out = np.empty((n_steps, *state.shape))
+        out[0] = state
+        h = self._dt / self.substeps
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(1, n_steps):
+                for _ in range(self.substeps):
+                    state = rk4_step(self._rhs, state, h)
+                out[t] = state
+        return out if x.ndim == 2 else out[:, 0]
