@@ -30,8 +30,10 @@ ENTRY_POINT_GROUP = "chaosbench.models"
 
 
 def baselines_dir() -> Path:
-    """The ``baselines/`` folder of the checkout chaosbench runs from (reference configs)."""
-    return Path(chaosbench.__file__).resolve().parents[1] / "baselines"
+    """The reference configs: ``baselines/`` of a source checkout, else the copy in the wheel."""
+    package = Path(chaosbench.__file__).resolve().parent
+    checkout = package.parent / "baselines"
+    return checkout if checkout.is_dir() else package / "_baselines"
 
 
 def model_kind(cls: Any) -> str:
