@@ -1,0 +1,99 @@
+"""Training throughput of the shallow PLRNN, the ensemble speedup, and a fused torch reference.
+
+Run with ``.venv/bin/python -m pytest benchmarks/test_bench_training.py --benchmark-only``.
+Every case trains ``UPDATES`` gradient updates on batches of 16 windows of 200 steps of
+Lorenz-63 (3 observed units, 50 hidden units); ``extra_info["steps_per_s"]`` is the throughput
+in sequence steps (seeds x batch x window per update). The ensemble speedup is
+``mean(eight_solo_runs) / mean(ensemble[8])`` (for 16 seeds: ``16 * mean(solo_run) /
+mean(ensemble[16])``). Torch runs on one thread: these models are far too small for intra-op
+parallelism to pay, so a multi-core machine runs one process per core.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import chaosbench.systems as systems
+from chaosbench.models import ShPLRNN
+from chaosbench.training import fit
+
+UPDATES, BATCH, SEQ, HIDDEN = 30, 16, 200, 50
+SETTINGS = {"budget": UPDATES, "batch_size": BATCH, "seq_len": SEQ, "progress": False,
+            "device": "cpu"}
+REGIME = {"name": "stf", "tau": 10}
+FACTORY = functools.partial(ShPLRNN, hidden_dim=HIDDEN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def lorenz() -> np.ndarray:
+    system = systems.get("lorenz63")
+    x = systems.trajectory(system, system.x0, 5000, transient=500)
+    return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+
+
+def _record(benchmark, n_seeds: int) -> None:
+    steps = UPDATES * n_seeds * BATCH * SEQ
+    benchmark.extra_info["steps_per_s"] = steps / benchmark.stats.stats.mean
+    benchmark.extra_info["ms_per_update"] = 1e3 * benchmark.stats.stats.mean / UPDATES
+
+
+@pytest.mark.benchmark(group="training")
+def test_shplrnn_solo_run(benchmark, lorenz) -> None:
+    benchmark.pedantic(lambda: fit(FACTORY, lorenz, 0.01, REGIME, seeds=[0], **SETTINGS),
+                       rounds=3, warmup_rounds=1)
+    _record(benchmark, 1)
+
+
+@pytest.mark.benchmark(group="training")
+def test_shplrnn_eight_solo_runs(benchmark, lorenz) -> None:
+    def eight() -> None:
+        for seed in range(8):
+            fit(FACTORY, lorenz, 0.01, REGIME, seeds=[seed], **SETTINGS)
+
+    benchmark.pedantic(eight, rounds=3, warmup_rounds=1)
+    _record(benchmark, 8)
+
+
+@pytest.mark.benchmark(group="training")
+@pytest.mark.parametrize("n_seeds", [8, 16])
+def test_shplrnn_ensemble(benchmark, lorenz, n_seeds) -> None:
+    seeds = list(range(n_seeds))
+    benchmark.pedantic(lambda: fit(FACTORY, lorenz, 0.01, REGIME, seeds=seeds, **SETTINGS),
+                       rounds=3, warmup_rounds=1)
+    _record(benchmark, n_seeds)
+
+
+@pytest.mark.benchmark(group="training")
+def test_torch_rnn_fused_reference(benchmark, lorenz) -> None:
+    """``torch.nn.RNN`` (tanh, 50 units, C++ time loop) + linear readout, next-step MSE, RAdam."""
+    torch.manual_seed(0)
+    rnn, readout = nn.RNN(3, HIDDEN, batch_first=True), nn.Linear(HIDDEN, 3)
+    params = [*rnn.parameters(), *readout.parameters()]
+    optimizer = torch.optim.RAdam(params, lr=1e-3)
+    data = torch.as_tensor(lorenz)
+    generator = torch.Generator().manual_seed(0)
+
+    def train() -> None:
+        for _ in range(UPDATES):
+            starts = torch.randint(len(data) - SEQ, (BATCH,), generator=generator)
+            x = data[starts[:, None] + torch.arange(SEQ + 1)]
+            optimizer.zero_grad()
+            hidden, _ = rnn(x[:, :-1])
+            torch.mean((readout(hidden) - x[:, 1:]) ** 2).backward()
+            optimizer.step()
+
+    benchmark.pedantic(train, rounds=3, warmup_rounds=1)
+    _record(benchmark, 1)

@@ -1,0 +1,143 @@
+"""``chaosbench run`` (a suite, resumable) and ``chaosbench submit`` (a new model, standard protocol)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosbench.errors import ChaosbenchError
+
+RECORD_DIR = Path("leaderboard") / "results"
+UNITS_PER_WORKER = 4  # a worker process starts in seconds: worth it from a few units on
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return names
+
+
+def _param(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"value of {key} is not valid YAML: {value!r}") from None
+
+
+def _executor(args: argparse.Namespace, n_units: int) -> Any:
+    from chaosbench.harness.executors import make
+    from chaosbench.training import resolve_device
+
+    workers = args.workers
+    if workers is None and args.executor == "local":
+        # One single-threaded process per core (the models are too small for threads to pay off),
+        # when each gets a few units to amortise its start; on a GPU, one process.
+        on_cpu = resolve_device(args.device).type == "cpu"
+        workers = max(1, min(os.cpu_count() or 1, n_units // UNITS_PER_WORKER)) if on_cpu else 1
+    return make(args.executor, workers=workers, address=args.address, num_cpus=args.num_cpus,
+                num_gpus=args.num_gpus)  # fmt: skip
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chaosbench.harness import suites
+    from chaosbench.harness.runner import RunContext, default_results_dir, run_suite
+
+    suite = suites.load(args.suite, args.data_dir).subset(args.datasets, args.models, args.regimes)
+    if args.record and args.results:
+        raise ChaosbenchError("--record writes to the leaderboard's own folder; drop --results")
+    if args.record:
+        results, tables = RECORD_DIR / "baselines", RECORD_DIR.parent
+    else:
+        results = Path(args.results) if args.results else default_results_dir(suite.name)
+        tables = results.parent
+    context = RunContext(suite.name, device=args.device, data_dir=args.data_dir,
+                         external_dir=args.data_dir_external)  # fmt: skip
+    executor = _executor(args, len(suite.units()))
+    summary = run_suite(suite, results, executor=executor, context=context, tables_dir=tables,
+                        progress=not args.no_progress)  # fmt: skip
+    _print(summary)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from chaosbench.harness import suites
+    from chaosbench.harness.submit import submit
+
+    suite = suites.load(args.suite, args.data_dir)
+    n_units = len(suite.datasets) * len(suite.regimes)  # at most, for the one submitted model
+    summary = submit(
+        args.model, args.name, params=dict(args.param), code_url=args.code_url, citation=args.citation,
+        suite=args.suite, root=args.root, executor=_executor(args, n_units), device=args.device,
+        data_dir=args.data_dir, progress=not args.no_progress,
+    )  # fmt: skip
+    _print(summary)
+    return 0
+
+
+def _print(summary: Any) -> None:
+    from chaosbench.harness.runner import format_summary
+
+    print(format_summary(summary))
+    for path in summary.tables.values():
+        print(path)
+
+
+def _execution_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--device", default="auto", help="auto, cpu, cuda or cuda:<i> (default: %(default)s)")
+    add("--executor", default="local", choices=("local", "ray"), help="where units run (default: %(default)s)")
+    add("--workers", type=int, default=None,
+        help="local: processes, 1 = in this process (default: one per CPU core when the suite has "
+        f"{UNITS_PER_WORKER} units per core, else 1; 1 on a GPU); ray: CPUs of a private local instance "
+        "(default: all)")  # fmt: skip
+    add("--address", default=None, help="Ray cluster to join ('auto' or host:port); needs --executor ray")
+    add("--num-cpus", type=float, default=1, help="CPUs per Ray task (default: %(default)s)")
+    add("--num-gpus", type=float, default=0, help="GPUs per Ray task, fractions allowed (default: %(default)s)")
+    add("--data-dir", default=None, help="directory of the frozen datasets (default: the shipped ones)")
+    add("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a benchmark suite (resumable): one record per model, regime, dataset and seed, then tables",
+        description="Run the records of a suite that are still missing, then write the tables. "
+        "Results go to runs/<suite>/ unless --results or --record says otherwise.",
+    )
+    add = run.add_argument
+    add("--suite", default="quick", help="smoke, quick, standard or a suite YAML file (default: %(default)s)")
+    add("--results", default=None, help="record directory (default: runs/<suite>/results; tables beside it)")
+    add("--record", action="store_true",
+        help="write to the leaderboard of record (leaderboard/results/baselines, tables in leaderboard/)")
+    add("--datasets", type=_names, default=None, help="comma-separated subset of the suite's datasets")
+    add("--models", type=_names, default=None, help="comma-separated subset of the suite's models")
+    add("--regimes", type=_names, default=None, help="comma-separated subset of the suite's regimes")
+    add("--data-dir-external", default=None, help="folder that relative empirical dataset files are read from")
+    _execution_options(run)
+    run.set_defaults(func=_run)
+
+    submit = sub.add_parser(
+        "submit",
+        help="run the standard protocol for a new model into leaderboard/results/NAME/ with a model card",
+        description="Check a model against the contract, then run the standard suite for it and write "
+        "its records, tables and model card under leaderboard/results/NAME/ (resumable).",
+    )
+    add = submit.add_argument
+    add("--model", required=True, help="module:Class (or a registered or entry-point name)")
+    add("--name", required=True, help="name of the submission in the records and tables")
+    add("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
+        help="hyperparameter for the model's constructor (repeatable; values parsed as YAML)")
+    add("--code-url", default=None, help="where the model's code is published")
+    add("--citation", default=None, help="how to cite the model (default: its class's citation)")
+    add("--suite", default="standard", help="the protocol of record is standard (default); smoke tries it out")
+    add("--root", default=str(RECORD_DIR), help="folder of the submissions (default: %(default)s)")
+    _execution_options(submit)
+    submit.set_defaults(func=_submit)

@@ -1,0 +1,338 @@
+"""Running a suite: find the records still missing, run their work units, write records, then tables.
+
+Resumption comes from the record store: a key with an intact record is skipped; a missing,
+corrupt or edited one is (re)computed, and a corrupt file is reported before it is replaced.
+Each unit's records are written (atomically) the moment the unit finishes, so a run killed at
+any point keeps every finished unit and the next run continues from there.
+
+Per work unit (one dataset, model and regime with its missing seeds): the seeds of a latent
+model are trained as one batched ensemble by ``chaosbench.training.fit``; an evaluable model is
+fitted seed by seed. Each seed is then scored by evaluation protocol v1. A record's
+``wall_time_s`` is the unit's training time divided by its number of seeds plus that seed's own
+evaluation time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from chaosbench.errors import ChaosbenchError
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, Outcome, Reference, evaluate, one_line, reference
+from chaosbench.harness.executors import Executor, LocalExecutor
+from chaosbench.harness.records import Problem, RecordKey, RecordStore, RunRecord
+from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a worker needs besides the unit: where data lives and which device to train on."""
+
+    suite: str
+    device: str = "auto"
+    data_dir: str | None = None
+    external_dir: str | None = None
+    threads: int = 1  # torch CPU threads per unit: the models are small, more threads only contend
+
+
+@dataclass
+class RunSummary:
+    """What a run did: records computed and skipped, files recomputed, statuses, table files."""
+
+    results_dir: Path
+    computed: int = 0
+    skipped: int = 0
+    recomputed: list[Path] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    tables: dict[str, Path] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def default_results_dir(suite: str) -> Path:
+    """``runs/<suite>/results``; the tables go to ``runs/<suite>/``."""
+    return Path("runs") / suite / "results"
+
+
+def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Problem]]:
+    """The units with their missing seeds, the number of intact records, and the bad files."""
+    intact: set[RecordKey] = set()
+    problems: list[Problem] = []
+    if store.root.is_dir():
+        scan = store.scan()
+        intact = {record.key for record in scan.records.values()}
+        problems = scan.problems
+    units, skipped = [], 0
+    for unit in suite.units():
+        missing = [key.seed for key in unit.record_keys() if key not in intact]
+        skipped += len(unit.seeds) - len(missing)
+        if missing:
+            units.append(unit.with_seeds(missing))
+    return units, skipped, problems
+
+
+def run_suite(
+    suite: Suite,
+    results_dir: str | os.PathLike[str],
+    *,
+    executor: Executor | None = None,
+    context: RunContext | None = None,
+    tables_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> RunSummary:
+    """Run every missing record of ``suite`` into ``results_dir``, then write the tables.
+
+    Tables (``write_leaderboard``) go to ``tables_dir`` (default: the parent of ``results_dir``);
+    they are rewritten only when a record changed or a table file is missing or older.
+    """
+    start = time.perf_counter()
+    executor = executor or LocalExecutor()
+    context = context or RunContext(suite.name)
+    for entry in suite.datasets:  # a missing recording stops the run before any compute
+        if entry.empirical:
+            entry.paths(context.external_dir)
+    store = RecordStore(results_dir)
+    summary = RunSummary(store.root)
+    units, summary.skipped, problems = plan(suite, store)
+    expected = {store.path_for(key).resolve() for key in suite.record_keys()}
+    for problem in problems:
+        action = "recomputing it" if problem.path.resolve() in expected else "left as is"
+        report(f"bad record {problem} ({action})")
+        if problem.path.resolve() in expected:
+            summary.recomputed.append(problem.path)
+
+    bar = tqdm(total=len(units), disable=not progress, unit="unit", file=sys.stderr, desc=suite.name,
+               dynamic_ncols=True)  # fmt: skip
+    try:
+        for unit, texts in executor.map(execute_unit, units, context):
+            for text in texts:
+                record = RunRecord.from_json(text)
+                store.write(record)
+                summary.computed += 1
+                summary.statuses[record.status] += 1
+                if record.status != "ok":
+                    bar.write(f"{record.key}: {record.status} ({record.reason})", file=sys.stderr)
+            bar.set_postfix_str(str(unit), refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+
+    tables = Path(tables_dir) if tables_dir is not None else store.root.parent
+    if store.root.is_dir() and (summary.computed or not _tables_current(store, tables)):
+        from chaosbench.leaderboard import write_leaderboard
+
+        summary.tables = write_leaderboard(store.root, tables, _reference_artifacts(suite, store, context))
+    summary.wall_time_s = time.perf_counter() - start
+    return summary
+
+
+def _tables_current(store: RecordStore, tables: Path) -> bool:
+    from chaosbench.leaderboard import OUTPUTS
+
+    outputs = [tables / name for name in OUTPUTS.values()]
+    if not all(p.is_file() for p in outputs):
+        return False
+    newest = max((p.stat().st_mtime for p in store.root.rglob("*.json")), default=0.0)
+    return newest <= min(p.stat().st_mtime for p in outputs)
+
+
+def _reference_artifacts(suite: Suite, store: RecordStore, context: RunContext) -> dict[str, Any]:
+    """The true test series of every dataset with records here, when it can be loaded."""
+    from chaosbench import data
+    from chaosbench.harness.evaluate import reference_artifacts
+
+    entries = {d.name: d for d in suite.datasets}
+    known = set(data.names(context.data_dir))
+    present = sorted(p.name for p in store.root.iterdir() if p.is_dir())
+    loaded = {}
+    for name in present:
+        entry = entries.get(name) or (DatasetEntry(name) if name in known else None)
+        if entry is not None:
+            loaded[name] = entry.load(context.data_dir, context.external_dir)
+    return reference_artifacts(loaded, suite.evaluation)
+
+
+# ---------------------------------------------------------------- inside a worker
+
+
+@functools.lru_cache(maxsize=8)
+def _load(entry: DatasetEntry, data_dir: str | None, external_dir: str | None) -> tuple[Any, Reference]:
+    """A dataset and its Lyapunov reference, once per process (the estimate may be costly)."""
+    dataset = entry.load(data_dir, external_dir)
+    return dataset, reference(dataset)
+
+
+def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
+    """Train and score the unit's seeds; their run records as JSON texts, in seed order.
+
+    Runs with ``context.threads`` CPU threads for torch and, through threadpoolctl when it is
+    installed, for BLAS too, so a unit computes the same numbers in any executor. Model code that
+    raises gives ``failed`` records; a :class:`ChaosbenchError` while setting up training (a
+    configuration problem, not a model outcome) propagates and stops the run.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(context.threads)
+    try:
+        with _blas_threads(context.threads):
+            return _execute(unit, context)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own thread count
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
+    from chaosbench.data import DATASET_VERSION
+    from chaosbench.metrics import METRIC_SPEC_VERSION
+
+    dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
+    runs = _train_latent(unit, dataset, ref, context) if unit.regime is not None else _fit_evaluable(unit, dataset)
+    texts = []
+    for key, run in zip(unit.record_keys(), runs):
+        start = time.perf_counter()
+        if run.model is None:
+            outcome = Outcome("failed", run.failure, {})
+        else:
+            outcome = evaluate(run.model, dataset, unit.evaluation, ref)
+            if run.failure is not None and outcome.status != "failed":  # training diverged
+                reasons = [run.failure] + ([outcome.reason] if outcome.reason else [])
+                outcome.status, outcome.reason = "diverged", "; ".join(reasons)
+        config = _config(unit, context, dataset, ref, run, key.seed, outcome)
+        record = RunRecord.create(
+            key,
+            outcome.status,
+            reason=outcome.reason,
+            metrics=outcome.metrics,
+            budget={"updates": unit.budget, "used": min(run.used, unit.budget)},
+            wall_time_s=run.train_time + (time.perf_counter() - start),
+            device=run.device,
+            metric_spec=METRIC_SPEC_VERSION,
+            dataset_version="empirical" if unit.dataset.empirical else DATASET_VERSION,
+            dataset_sha256=dataset.sha256,
+            config=config,
+            artifacts=outcome.artifacts,
+        )
+        texts.append(record.to_json())
+    return texts
+
+
+@dataclass
+class _Trained:
+    """One seed after training: the model (None if training raised), why it is not ok, cost."""
+
+    model: Any
+    failure: str | None
+    used: int
+    train_time: float
+    device: str
+    params: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _train_latent(unit: WorkUnit, dataset: Any, ref: Reference, context: RunContext) -> list[_Trained]:
+    from chaosbench.models.registry import build
+    from chaosbench.training import fit, resolve_device
+
+    assert unit.regime is not None
+    factory = functools.partial(build, unit.model.spec, **unit.model.params)
+    n = len(unit.seeds)
+    device = str(resolve_device(context.device))
+    start = time.perf_counter()
+    try:
+        result = fit(factory, dataset.train, dataset.dt, unit.regime.config, seeds=list(unit.seeds),
+                     budget=unit.budget, device=context.device, progress=False,
+                     lambda_max=ref.lambda_max, **unit.training)  # fmt: skip
+    except ChaosbenchError:
+        raise
+    except Exception as err:
+        reason = one_line("train", err)
+        wall = (time.perf_counter() - start) / n
+        return [_Trained(None, reason, 0, wall, device, dict(unit.model.params)) for _ in range(n)]
+    extra = {"regime": result.regime.as_dict(), "training": asdict(result.settings)}
+    return [
+        _Trained(
+            model=member,
+            failure=None if at is None else f"training diverged at update {at}",
+            used=result.updates if at is None else at,
+            train_time=result.wall_time / n,
+            device=result.device,
+            params=dict(getattr(member, "config", unit.model.params)),
+            extra={**extra, "n_parameters": sum(p.numel() for p in member.parameters())},
+        )
+        for member, at in zip(result.members, result.diverged_at)
+    ]
+
+
+def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[_Trained]:
+    from chaosbench.models.registry import baseline_defaults, build
+
+    params = {**baseline_defaults(unit.model.spec), **unit.model.params, "obs_dim": dataset.obs_dim}
+    out = []
+    for seed in unit.seeds:
+        start = time.perf_counter()
+        try:
+            model = build(unit.model.spec, dataset.obs_dim, **unit.model.params)
+            model.fit(dataset.train, dataset.dt, unit.budget, seed)
+        except ChaosbenchError:
+            raise
+        except Exception as err:
+            out.append(_Trained(None, one_line("fit", err), 0, time.perf_counter() - start, "cpu", params))
+            continue
+        device = str(getattr(model, "device", "cpu"))  # numpy models compute on the CPU
+        out.append(_Trained(model, None, 0, time.perf_counter() - start, device, params))
+    return out
+
+
+def _config(
+    unit: WorkUnit, context: RunContext, dataset: Any, ref: Reference, run: _Trained, seed: int, outcome: Outcome
+) -> dict[str, Any]:
+    """The resolved configuration stored in a record: enough to rerun it exactly."""
+    evaluation = asdict(unit.evaluation)
+    evaluation["n_test"] = n_test = len(unit.evaluation.test_series(dataset.test))
+    evaluation["n_gen"] = unit.evaluation.generated_length(n_test)
+    return {
+        "suite": context.suite,
+        "eval_protocol": EVAL_PROTOCOL_VERSION,
+        "seed": seed,
+        "budget": unit.budget,
+        "device": run.device,
+        "dataset": {
+            "name": dataset.name,
+            "dt": dataset.dt,
+            **({"file": unit.dataset.file, "test_file": unit.dataset.test_file} if unit.dataset.empirical else {}),
+            "lambda_max": ref.lambda_max,
+            "lambda_max_source": ref.source,
+        },
+        "model": {"name": unit.model.name, "spec": unit.model.spec, "kind": unit.model.kind, "params": run.params},
+        "evaluation": {**evaluation, **outcome.info},
+        **run.extra,
+    }
+
+
+def format_summary(summary: RunSummary) -> str:
+    """One line: what was computed, skipped and recomputed, statuses and time."""
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "none"
+    text = (
+        f"{summary.computed} record(s) computed ({statuses}), {summary.skipped} already done"
+        + (f", {len(summary.recomputed)} bad file(s) recomputed" if summary.recomputed else "")
+        + f" in {summary.wall_time_s:.1f} s -> {summary.results_dir}"
+    )
+    return text

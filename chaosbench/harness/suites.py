@@ -1,0 +1,401 @@
+"""Benchmark suites: which datasets x models x regimes x seeds run, with which budget.
+
+A suite is a YAML file (``baselines/suites/<name>.yaml``)::
+
+    name: smoke
+    description: one line
+    budget: 100                 # gradient updates per run, the same on every machine
+    seeds: [0, 1]               # or a count: 2 means [0, 1]
+    datasets: [lorenz63]        # frozen names, or {name, file, test_file, dt, lambda_max}
+    models: [shplrnn, {name: esn, params: {n_units: 200}}]  # or {name, model: "pkg.mod:Class"}
+    regimes: [bptt, {name: stf, tau: lyapunov}]             # optional label: to tell variants apart
+    training: {batch_size: 16, seq_len: 200, lr: 0.001}     # chaosbench.training.fit settings
+    evaluation: {n_gen: 20000, transient: 1000}             # chaosbench.harness.evaluate.EvalSettings
+
+Evaluable models (fit/generate, e.g. ESN) are not trained by a regime: they run once per dataset
+and seed, under the regime label ``none``. A *work unit* is one (dataset, model, regime) with
+the seeds still to run; the runner trains those seeds as one batched ensemble.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosbench.errors import ChaosbenchError, UnknownNameError
+from chaosbench.harness.evaluate import EvalSettings
+from chaosbench.harness.records import RecordKey
+from chaosbench.registry import Registry
+
+NO_REGIME = "none"  # regime label of evaluable models, which train without a regime
+TOP_KEYS = (
+    "name",
+    "description",
+    "budget",
+    "seeds",
+    "datasets",
+    "models",
+    "regimes",
+    "training",
+    "evaluation",
+)
+TRAINING_KEYS = ("batch_size", "seq_len", "lr", "optimizer", "grad_clip", "lr_decay", "log_every")
+EMPIRICAL_KEYS = ("name", "file", "test_file", "dt", "lambda_max", "test_fraction")
+
+
+def suites_dir() -> Path:
+    """``baselines/suites`` of the checkout chaosbench runs from."""
+    from chaosbench.models.registry import baselines_dir
+
+    return baselines_dir() / "suites"
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A frozen dataset by name, or an empirical recording (``file`` set) loaded by ``load_file``."""
+
+    name: str
+    file: str | None = None
+    test_file: str | None = None
+    dt: float | None = None
+    lambda_max: float | None = None
+    test_fraction: float = 0.2
+
+    @property
+    def empirical(self) -> bool:
+        return self.file is not None
+
+    def paths(self, external_dir: str | os.PathLike[str] | None) -> tuple[Path, Path | None]:
+        """The recording files: absolute as given, else relative to ``external_dir``."""
+
+        def resolve(name: str) -> Path:
+            path = Path(name).expanduser()
+            if not path.is_absolute():
+                if external_dir is None:
+                    raise ChaosbenchError(
+                        f"dataset '{self.name}': relative file {name!r} needs --data-dir-external"
+                    )
+                path = Path(external_dir).expanduser() / path
+            if not path.is_file():
+                raise ChaosbenchError(f"dataset '{self.name}': recording {path} does not exist")
+            return path
+
+        assert self.file is not None
+        return resolve(self.file), (resolve(self.test_file) if self.test_file else None)
+
+    def load(self, data_dir: str | os.PathLike[str] | None = None,
+             external_dir: str | os.PathLike[str] | None = None) -> Any:  # fmt: skip
+        """The :class:`chaosbench.data.Dataset` this entry names."""
+        from chaosbench import data
+
+        if not self.empirical:
+            return data.load(self.name, data_dir)
+        train, test = self.paths(external_dir)
+        return data.load_file(train, dt=self.dt, test_path=test, test_fraction=self.test_fraction,
+                              name=self.name, lambda_max=self.lambda_max)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model under its record name: ``spec`` is a registered name or ``module:Class``."""
+
+    name: str
+    spec: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kind: str = "latent"  # or "evaluable"
+
+
+@dataclass(frozen=True)
+class RegimeEntry:
+    """A training regime under its record label, with the parameters given to ``training.fit``."""
+
+    label: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One (dataset, model, regime) and the seeds of it still to run, trained as one ensemble."""
+
+    dataset: DatasetEntry
+    model: ModelEntry
+    regime: RegimeEntry | None  # None for evaluable models
+    seeds: tuple[int, ...]
+    budget: int
+    training: dict[str, Any]
+    evaluation: EvalSettings
+
+    @property
+    def regime_label(self) -> str:
+        return self.regime.label if self.regime is not None else NO_REGIME
+
+    def record_keys(self) -> list[RecordKey]:
+        return [RecordKey(self.dataset.name, self.model.name, self.regime_label, s) for s in self.seeds]
+
+    def with_seeds(self, seeds: Iterable[int]) -> WorkUnit:
+        return replace(self, seeds=tuple(seeds))
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name}/{self.model.name}/{self.regime_label}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite (see the module docstring for the file format)."""
+
+    name: str
+    description: str
+    budget: int
+    seeds: tuple[int, ...]
+    datasets: tuple[DatasetEntry, ...]
+    models: tuple[ModelEntry, ...]
+    regimes: tuple[RegimeEntry, ...]
+    training: dict[str, Any]
+    evaluation: EvalSettings
+
+    def units(self) -> list[WorkUnit]:
+        """Every work unit with all of the suite's seeds, dataset-major."""
+        out = []
+        for dataset in self.datasets:
+            for model in self.models:
+                regimes: Sequence[RegimeEntry | None] = self.regimes if model.kind == "latent" else (None,)
+                out += [WorkUnit(dataset, model, regime, self.seeds, self.budget, self.training,
+                                 self.evaluation) for regime in regimes]  # fmt: skip
+        return out
+
+    def record_keys(self) -> list[RecordKey]:
+        return [key for unit in self.units() for key in unit.record_keys()]
+
+    def subset(
+        self,
+        datasets: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
+        regimes: Sequence[str] | None = None,
+    ) -> Suite:
+        """The suite restricted to the named entries; a name not in the suite is an error."""
+        labels = [r.label for r in self.regimes] + (
+            [NO_REGIME] if any(m.kind != "latent" for m in self.models) else []
+        )
+        _check_names("dataset", datasets, [d.name for d in self.datasets], self.name)
+        _check_names("model", models, [m.name for m in self.models], self.name)
+        _check_names("regime", regimes, labels, self.name)
+        keep_models = tuple(
+            m for m in self.models
+            if (models is None or m.name in models)
+            and (regimes is None or m.kind == "latent" or NO_REGIME in regimes)
+        )  # fmt: skip
+        return replace(
+            self,
+            datasets=tuple(d for d in self.datasets if datasets is None or d.name in datasets),
+            models=keep_models,
+            regimes=tuple(r for r in self.regimes if regimes is None or r.label in regimes),
+        )
+
+    def with_models(self, models: Sequence[ModelEntry]) -> Suite:
+        return replace(self, models=tuple(models))
+
+
+def _check_names(kind: str, wanted: Sequence[str] | None, known: Sequence[str], suite: str) -> None:
+    for name in wanted or ():
+        if name not in known:
+            raise unknown(kind, name, known, f"suite '{suite}': ")
+
+
+def unknown(kind: str, name: str, known: Iterable[str], prefix: str = "") -> UnknownNameError:
+    """The error for a name not among ``known``, listing the closest ones."""
+    reg: Registry[str] = Registry(kind)
+    for k in known:
+        reg.register(k, k)
+    return UnknownNameError(prefix + reg.unknown_message(name))
+
+
+def available() -> list[str]:
+    """Names of the suites shipped in ``baselines/suites``."""
+    return sorted(p.stem for p in suites_dir().glob("*.yaml"))
+
+
+def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Suite:
+    """A suite by name (``baselines/suites/<name>.yaml``) or from a YAML file path.
+
+    Dataset names are checked against ``data_dir`` (default: the shipped datasets).
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or os.sep in text or path.is_file()):
+        if text not in available():
+            raise unknown("suite", text, available())
+        path = suites_dir() / f"{text}.yaml"
+    if not path.is_file():
+        raise ChaosbenchError(f"suite file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ChaosbenchError(f"{path}: cannot read the suite ({err.__class__.__name__})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ChaosbenchError(f"{path}: malformed YAML{where}: {problem}") from None
+    try:
+        return parse(doc, default_name=path.stem, data_dir=data_dir)
+    except ChaosbenchError as err:
+        raise ChaosbenchError(f"{path}: {err}") from None
+
+
+def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str] | None = None) -> Suite:
+    """Validate a suite document (already parsed YAML); every problem is a one-line error."""
+    if not isinstance(doc, dict):
+        raise ChaosbenchError(f"a suite must be a mapping with keys {', '.join(TOP_KEYS)}")
+    _unknown_keys("suite", doc, TOP_KEYS)
+    for key in ("budget", "seeds", "datasets", "models", "regimes"):
+        if key not in doc:
+            raise ChaosbenchError(f"suite needs '{key}'")
+    return Suite(
+        name=check_name("suite", doc.get("name", default_name)),
+        description=str(doc.get("description", "")),
+        budget=_positive_int("budget", doc["budget"]),
+        seeds=_seeds(doc["seeds"]),
+        datasets=_unique("dataset", [_dataset(d, data_dir) for d in _list("datasets", doc["datasets"])], "name"),
+        models=_unique("model", [_model(m) for m in _list("models", doc["models"])], "name"),
+        regimes=_unique("regime", [_regime(r) for r in _list("regimes", doc["regimes"])], "label"),
+        training=_training(doc.get("training") or {}),
+        evaluation=_evaluation(doc.get("evaluation") or {}),
+    )
+
+
+def _unknown_keys(owner: str, doc: Mapping[str, Any], known: Sequence[str]) -> None:
+    for key in doc:
+        if key not in known:
+            raise unknown("key", str(key), known, f"{owner}: ")
+
+
+def _list(key: str, value: Any) -> list[Any]:
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ChaosbenchError(f"'{key}' must be a non-empty list, got {value!r}")
+    return value
+
+
+def _unique(kind: str, entries: list[Any], attr: str) -> tuple[Any, ...]:
+    seen: set[str] = set()
+    for entry in entries:
+        name = getattr(entry, attr)
+        if name in seen:
+            raise ChaosbenchError(f"{kind} '{name}' appears twice (give variants a distinct label)")
+        seen.add(name)
+    return tuple(entries)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ChaosbenchError(f"'{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(_positive_int("seeds", value)))
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    )
+    if not ok:
+        raise ChaosbenchError(f"'seeds' must be a count or a list of integers >= 0, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ChaosbenchError(f"'seeds' must be distinct, got {value!r}")
+    return tuple(value)
+
+
+def check_name(kind: str, value: Any) -> str:
+    """``value`` if it is a valid record name (it becomes a path component of the records)."""
+    try:
+        RecordKey(value, value, value, 0)
+    except ChaosbenchError:
+        raise ChaosbenchError(
+            f"invalid {kind} name {value!r}: use letters, digits and _ . + = : - (not first), "
+            "at most 128 characters"
+        ) from None
+    return value
+
+
+def _dataset(entry: Any, data_dir: str | os.PathLike[str] | None) -> DatasetEntry:
+    from chaosbench import data
+
+    if isinstance(entry, str):
+        known = data.names(data_dir)
+        if entry not in known:
+            raise unknown("dataset", entry, known)
+        return DatasetEntry(entry)
+    if not isinstance(entry, dict) or "name" not in entry or "file" not in entry:
+        raise ChaosbenchError(f"a dataset is a name or a mapping with name, file and dt, got {entry!r}")
+    _unknown_keys(f"dataset '{entry['name']}'", entry, EMPIRICAL_KEYS)
+    dt = entry.get("dt")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
+        raise ChaosbenchError(f"dataset '{entry['name']}': dt must be a positive number, got {dt!r}")
+    lam = entry.get("lambda_max")
+    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0):
+        raise ChaosbenchError(f"dataset '{entry['name']}': lambda_max must be a positive number, got {lam!r}")
+    for key in ("file", "test_file"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ChaosbenchError(f"dataset '{entry['name']}': {key} must be a path, got {entry[key]!r}")
+    return DatasetEntry(
+        name=check_name("dataset", entry["name"]), file=entry["file"], test_file=entry.get("test_file"),
+        dt=float(dt), lambda_max=None if lam is None else float(lam),
+        test_fraction=float(entry.get("test_fraction", 0.2)),
+    )  # fmt: skip
+
+
+def _model(entry: Any) -> ModelEntry:
+    from chaosbench.models.registry import model_kind, resolve
+
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise ChaosbenchError(f"a model is a name or a mapping with name (model, params), got {entry!r}")
+    _unknown_keys(f"model '{entry['name']}'", entry, ("name", "model", "params"))
+    name = check_name("model", entry["name"])
+    spec = entry.get("model", name)
+    params = entry.get("params") or {}
+    if not isinstance(spec, str) or not isinstance(params, dict):
+        raise ChaosbenchError(f"model '{name}': model must be a name or module:Class, params a mapping")
+    return ModelEntry(name, spec, dict(params), model_kind(resolve(spec)))
+
+
+def _regime(entry: Any) -> RegimeEntry:
+    from chaosbench.training import from_config
+
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise ChaosbenchError(f"a regime is a name or a mapping with name and parameters, got {entry!r}")
+    config = {k: v for k, v in entry.items() if k != "label"}
+    from_config(config)  # unknown name or parameter -> one-line error
+    label = check_name("regime", entry.get("label", entry["name"]))
+    if label == NO_REGIME:
+        raise ChaosbenchError(f"regime label '{NO_REGIME}' is reserved for models trained without a regime")
+    return RegimeEntry(label, config)
+
+
+def _training(doc: Any) -> dict[str, Any]:
+    from chaosbench.training import TrainSettings
+
+    if not isinstance(doc, dict):
+        raise ChaosbenchError(f"'training' must be a mapping, got {doc!r}")
+    _unknown_keys("training", doc, TRAINING_KEYS)
+    TrainSettings(**doc)  # validates types and ranges
+    return dict(doc)
+
+
+def _evaluation(doc: Any) -> EvalSettings:
+    if not isinstance(doc, dict):
+        raise ChaosbenchError(f"'evaluation' must be a mapping, got {doc!r}")
+    _unknown_keys("evaluation", doc, [f.name for f in fields(EvalSettings)])
+    return EvalSettings(**doc)

@@ -1,0 +1,38 @@
+"""Device selection for training: ``auto`` takes a GPU when torch sees one, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from chaosbench.errors import ChaosbenchError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
+
+    Asking for CUDA on a machine without a usable GPU is a user error, not a silent fallback:
+    results must say truthfully where they were computed.
+    """
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ChaosbenchError(
+                f"device '{name}' requested but torch sees no CUDA GPU "
+                f"(torch {torch.__version__}); use --device cpu or auto"
+            )
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise ChaosbenchError(f"invalid device '{name}'") from None
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ChaosbenchError(
+                f"device '{name}' requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return dev
+    raise ChaosbenchError(f"unknown device '{name}' (choose from {', '.join(DEVICE_CHOICES)})")

@@ -1,0 +1,251 @@
+"""Training regimes: where the training loop replaces the model's state by one inferred from data.
+
+All regimes share one loop (:mod:`chaosbench.training.loop`): a window ``x_0 .. x_L`` of the
+training series starts the model at ``z_0 = encode(x_0)``; each step predicts
+``z_t = step(z_{t-1})``, the loss compares ``observe(z_t)`` with ``x_t`` for every ``t = 1..L``
+(the prediction is taken *before* any forcing at ``t``), and the regime decides at which ``t``
+the state is then forced towards the data, ``z_t <- force(z_t, x_t, alpha)``:
+
+- ``bptt``: never (free run over the whole window; gradients of a chaotic model explode).
+- ``stf`` (sparse teacher forcing, Mikhaeil et al. 2022): at ``t = tau, 2 tau, ...`` with
+  ``alpha = 1``. ``tau`` is an integer or ``"lyapunov"`` (see :func:`lyapunov_tau`).
+- ``gtf`` (generalised teacher forcing, Hess et al. 2023): at every ``t`` with a fixed ``alpha``
+  or the adaptive rule of :class:`Gtf`.
+
+The final state ``z_L`` is never forced: nothing is predicted from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from chaosbench.errors import ChaosbenchError
+from chaosbench.registry import Registry
+
+TAU_RULE_VERSION = 1
+"""Version of the ``tau = "lyapunov"`` rule; bumped whenever :data:`TAU_FRACTION` changes."""
+
+TAU_FRACTION = 1.0
+"""Rule v1: ``tau`` is the predictability time ``tau_pred`` itself (Mikhaeil et al. 2022).
+
+The reproduction study measures the optimal ``tau`` in units of ``tau_pred``; if it sits at a
+stable fraction across datasets, that fraction becomes the rule's next version.
+"""
+
+
+def tau_pred_steps(lambda_max: float, dt: float) -> float:
+    """Predictability time in sampling steps, ``ln 2 / (lambda_max * dt)``.
+
+    ``lambda_max`` is per time unit (as on a dataset card); it must be positive: a series without
+    a positive exponent has no finite predictability time to force at.
+    """
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ChaosbenchError(f"dt must be a positive number, got {dt!r}")
+    if lambda_max is None or not math.isfinite(lambda_max) or lambda_max <= 0:
+        raise ChaosbenchError(
+            f"tau = 'lyapunov' needs a positive finite lambda_max, got {lambda_max!r}; "
+            "give stf an integer tau in steps instead"
+        )
+    return math.log(2.0) / (lambda_max * dt)
+
+
+def lyapunov_tau(
+    card_or_lambda: Mapping[str, Any] | float, dt: float | None = None, fraction: float = TAU_FRACTION
+) -> int:
+    """The STF forcing interval in steps: ``max(1, round(fraction * ln 2 / (lambda_max * dt)))``.
+
+    ``card_or_lambda`` is ``lambda_max`` (per time unit) or a dataset card holding it (and
+    ``dt`` when ``dt`` is not given). Rounding is half-up. Rule version :data:`TAU_RULE_VERSION`.
+    """
+    if isinstance(card_or_lambda, Mapping):
+        lam = card_or_lambda.get("lambda_max")
+        dt = card_or_lambda.get("dt") if dt is None else dt
+    else:
+        lam = card_or_lambda
+    if dt is None:
+        raise ChaosbenchError("lyapunov_tau needs dt (argument or card key 'dt')")
+    fraction = _positive_float("stf", "fraction", fraction)
+    return max(1, math.floor(fraction * tau_pred_steps(lam, dt) + 0.5))
+
+
+class Regime:
+    """Base of the regimes; concrete ones are frozen dataclasses registered in :data:`regimes`."""
+
+    name: ClassVar[str]
+
+    @property
+    def needs_lambda_max(self) -> bool:
+        """Whether :meth:`resolve` needs the dataset's ``lambda_max``."""
+        return False
+
+    def resolve(self, info: Any = None) -> Regime:
+        """The regime with data-dependent settings made concrete.
+
+        ``info`` is a dataset (attributes ``lambda_max``, ``dt``) or a mapping with those keys.
+        """
+        return self
+
+    def forced_steps(self, seq_len: int) -> tuple[int, ...]:
+        """The steps ``t`` of a window of ``seq_len`` predictions after which the state is forced."""
+        raise NotImplementedError
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (the name and every parameter) for run records."""
+        return {"name": self.name, **asdict(self)}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Bptt(Regime):
+    """Backpropagation through time over the whole window, forced only at the start."""
+
+    name: ClassVar[str] = "bptt"
+
+    def forced_steps(self, seq_len: int) -> tuple[int, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Stf(Regime):
+    """Sparse teacher forcing every ``tau`` steps (``alpha = 1``)."""
+
+    name: ClassVar[str] = "stf"
+    tau: int | str = "lyapunov"
+    fraction: float = TAU_FRACTION
+    tau_rule_version: int | None = None  # set when ``tau`` came from the Lyapunov rule
+
+    def __post_init__(self) -> None:
+        if self.tau != "lyapunov":
+            _positive_int("stf", "tau", self.tau)
+        _positive_float("stf", "fraction", self.fraction)
+
+    @property
+    def needs_lambda_max(self) -> bool:
+        return self.tau == "lyapunov"
+
+    def resolve(self, info: Any = None) -> Stf:
+        if not self.needs_lambda_max:
+            return self
+        lam, dt = _lambda_and_dt(info)
+        tau = lyapunov_tau(lam, dt, self.fraction)
+        return Stf(tau=tau, fraction=self.fraction, tau_rule_version=TAU_RULE_VERSION)
+
+    def forced_steps(self, seq_len: int) -> tuple[int, ...]:
+        if not isinstance(self.tau, int):
+            raise ChaosbenchError("stf: tau = 'lyapunov' must be resolved against a dataset first")
+        return tuple(range(self.tau, seq_len, self.tau))
+
+
+@dataclass(frozen=True)
+class Gtf(Regime):
+    """Generalised teacher forcing ``z <- (1 - alpha) z + alpha z_data`` at every step.
+
+    ``alpha`` is a number in ``[0, 1]`` or ``"adaptive"``: the rule of Hess et al. (2023, their
+    "product upper bound" estimate). Every ``update_every`` gradient updates, each seed's model
+    is linearised at the data-inferred states ``encode(x_t)`` of the current batch; per window,
+    ``G`` is the geometric mean over time of the Jacobians' spectral norms (the per-step factor
+    of an upper bound on the norm of their product), and ``G*`` is the maximum over windows.
+    Forcing with ``alpha`` scales every Jacobian of the forced map by ``1 - alpha``, so
+    ``alpha* = max(0, 1 - 1/G*)`` is the least forcing that keeps that bound from growing along
+    the sequence (bounded gradients). ``alpha`` starts at ``alpha_init``, jumps up to ``alpha*``
+    when ``alpha*`` is larger, else decays towards it: ``alpha <- decay alpha + (1 - decay)
+    alpha*``. For models whose forcing touches only some latent units (PLRNNs with more latent
+    units than observations) the bound is the same heuristic, as in the reference code.
+    """
+
+    name: ClassVar[str] = "gtf"
+    alpha: float | str = "adaptive"
+    alpha_init: float = 1.0
+    update_every: int = 5
+    decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        if self.alpha != "adaptive":
+            _unit_float("alpha", self.alpha)
+        _unit_float("alpha_init", self.alpha_init)
+        _positive_int("gtf", "update_every", self.update_every)
+        _unit_float("decay", self.decay)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.alpha == "adaptive"
+
+    def forced_steps(self, seq_len: int) -> tuple[int, ...]:
+        return tuple(range(1, seq_len))
+
+    @staticmethod
+    def alpha_target(g: Tensor) -> Tensor:
+        """``alpha* = max(0, 1 - 1/G)`` from the Jacobian norm bound ``G`` (per seed)."""
+        return torch.clamp(1.0 - 1.0 / g, min=0.0)
+
+    def anneal(self, alpha: Tensor, target: Tensor) -> Tensor:
+        """Jump up to ``target`` when it exceeds ``alpha``, else decay towards it."""
+        target = torch.nan_to_num(target, nan=1.0, posinf=1.0)
+        return torch.where(target > alpha, target, self.decay * alpha + (1.0 - self.decay) * target)
+
+
+regimes: Registry[type[Regime]] = Registry("regime")
+regimes.register("bptt", Bptt, description="backpropagation through time, no forcing")
+regimes.register("stf", Stf, description="sparse teacher forcing every tau steps")
+regimes.register("gtf", Gtf, description="generalised teacher forcing with fixed or adaptive alpha")
+
+
+def make(name: str, **params: Any) -> Regime:
+    """The regime ``name`` with ``params`` (e.g. ``make("stf", tau=10)``)."""
+    cls = regimes.get(name)
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ChaosbenchError(
+            f"regime '{name}' has no parameter {', '.join(map(repr, unknown))} "
+            f"(parameters: {', '.join(known) or 'none'})"
+        )
+    return cls(**params)
+
+
+def from_config(config: Mapping[str, Any] | str | Regime) -> Regime:
+    """A regime from its name, a mapping ``{"name": ..., **params}``, or a regime (returned)."""
+    if isinstance(config, Regime):
+        return config
+    if isinstance(config, str):
+        return make(config)
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise ChaosbenchError(f"a regime config needs a 'name', got {config!r}")
+    params = {k: v for k, v in config.items() if k != "name"}
+    return make(str(config["name"]), **params)
+
+
+def _lambda_and_dt(info: Any) -> tuple[float | None, float]:
+    if isinstance(info, Mapping):
+        lam, dt = info.get("lambda_max"), info.get("dt")
+    else:
+        lam, dt = getattr(info, "lambda_max", None), getattr(info, "dt", None)
+    if dt is None:
+        raise ChaosbenchError("resolving a regime needs the dataset's dt")
+    return lam, dt
+
+
+def _positive_int(owner: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ChaosbenchError(f"{owner}: {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _positive_float(owner: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ChaosbenchError(f"{owner}: {key} must be a positive number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ChaosbenchError(f"{owner}: {key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _unit_float(key: str, value: Any) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+    if not ok:
+        raise ChaosbenchError(f"gtf: {key} must be a number in [0, 1], got {value!r}")
+    return float(value)

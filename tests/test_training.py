@@ -1,0 +1,421 @@
+"""Training regimes and the batched-ensemble loop, on tiny models and a short Lorenz-63 series."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import chaosbench.systems as systems
+from chaosbench.errors import ChaosbenchError, UnknownNameError
+from chaosbench.models.contract import LatentModel
+from chaosbench.training import (
+    TAU_FRACTION,
+    TAU_RULE_VERSION,
+    Gtf,
+    Stf,
+    as_evaluable,
+    fit,
+    lyapunov_tau,
+    make,
+    regime_defaults,
+    resolve_device,
+    tau_pred_steps,
+)
+from chaosbench.training.loop import Rollout, WindowSampler, _clip_
+
+# Ensemble members run batched kernels (bmm) where a solo run runs plain ones (mm), which may
+# sum in another order, so float32 rounding can differ at ~1e-7 relative per operation. Measured:
+# the shPLRNN baseline (3 units, 50 hidden) stays bitwise equal over 300 updates; the Tiny model
+# below drifts to 5e-8 relative. Members must match solo runs to this tolerance.
+MEMBER_RTOL, MEMBER_ATOL = 1e-5, 1e-7
+
+SMALL = {"batch_size": 4, "seq_len": 20, "log_every": 5, "progress": False, "device": "cpu"}
+
+
+class Tiny(LatentModel):
+    """A three-unit shallow PLRNN-like map observed in full (``encode`` is the identity)."""
+
+    def __init__(self, obs_dim: int, hidden: int = 8, a_scale: float = 0.9) -> None:
+        super().__init__(obs_dim, obs_dim, {"hidden": hidden, "a_scale": a_scale})
+        self.A = nn.Parameter(a_scale * torch.rand(obs_dim))
+        self.W1 = nn.Parameter(0.3 * torch.randn(obs_dim, hidden))
+        self.W2 = nn.Parameter(0.3 * torch.randn(hidden, obs_dim))
+        self.h2 = nn.Parameter(0.1 * torch.randn(hidden))
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        return self.A * z + torch.relu(z @ self.W2.T + self.h2) @ self.W1.T
+
+    def observe(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Spy(Tiny):
+    """Records, into a shared list, the step index at which each window is encoded or forced."""
+
+    def __init__(self, obs_dim: int, calls: list) -> None:
+        super().__init__(obs_dim)
+        self.calls, self.t = calls, 0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self.t = 0
+        self.calls.append(("encode", 0))
+        return x
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        self.t += 1
+        return super().step(z)
+
+    def force(self, z: torch.Tensor, x: torch.Tensor, alpha=1.0) -> torch.Tensor:
+        self.calls.append(("force", self.t))
+        return (1 - alpha) * z + alpha * x
+
+
+class Linear(LatentModel):
+    """``z' = diag(a) z``: its Jacobian norm is ``max |a|`` everywhere."""
+
+    def __init__(self, obs_dim: int) -> None:
+        super().__init__(obs_dim, obs_dim, {})
+        self.a = nn.Parameter(torch.tensor([2.0, 0.5, 1.0]))
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        return self.a * z
+
+    def observe(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@pytest.fixture(scope="module")
+def lorenz() -> np.ndarray:
+    system = systems.get("lorenz63")
+    x = systems.trajectory(system, system.x0, 1500, transient=200)
+    return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+
+
+def _params(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def _assert_same_params(a: nn.Module, b: nn.Module, rtol: float = 0.0, atol: float = 0.0) -> None:
+    pa, pb = _params(a), _params(b)
+    assert pa.keys() == pb.keys()
+    for key in pa:
+        torch.testing.assert_close(pa[key], pb[key], rtol=rtol, atol=atol, msg=key)
+
+
+# --- ensembles --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("regime", ["bptt", {"name": "stf", "tau": 5}, {"name": "gtf", "alpha": "adaptive", "update_every": 2}])
+def test_ensemble_member_equals_solo_run(lorenz, regime) -> None:
+    ens = fit(Tiny, lorenz, 0.01, regime, seeds=[3, 5, 7], budget=30, **SMALL)
+    solo = fit(Tiny, lorenz, 0.01, regime, seeds=[5], budget=30, **SMALL)
+    _assert_same_params(ens.members[1], solo.members[0], MEMBER_RTOL, MEMBER_ATOL)
+    np.testing.assert_allclose(ens.logs[1]["loss"], solo.logs[0]["loss"], rtol=MEMBER_RTOL)
+    # the members really are different models that trained
+    assert not torch.equal(ens.members[0].A, ens.members[1].A)
+    assert ens.logs[1]["loss"][-1] < ens.logs[1]["loss"][0]
+
+
+def test_solo_fit_equals_a_plain_pytorch_loop(lorenz) -> None:
+    """The loop is textbook STF: RAdam, exponential lr decay, clipping, forced every tau steps."""
+    budget, tau, clip = 15, 5, 0.5
+    res = fit(Tiny, lorenz, 0.01, {"name": "stf", "tau": tau}, seeds=[4], budget=budget,
+              grad_clip=clip, **SMALL)
+    torch.manual_seed(4)
+    model = Tiny(3)
+    optimizer = torch.optim.RAdam(model.parameters(), lr=1e-3)
+    windows = WindowSampler(torch.as_tensor(lorenz), [4], batch_size=4, seq_len=20)
+    clipped = 0
+    for k in range(budget):
+        optimizer.param_groups[0]["lr"] = 1e-3 * 0.1 ** (k / budget)
+        x = windows()[0]
+        z, predictions = x[:, 0], []
+        for t in range(1, 21):
+            z = model.step(z)
+            predictions.append(z)
+            if t % tau == 0:
+                z = x[:, t]
+        optimizer.zero_grad()
+        torch.mean((torch.stack(predictions, 1) - x[:, 1:]) ** 2).backward()
+        clipped += torch.nn.utils.clip_grad_norm_(model.parameters(), clip) > clip
+        optimizer.step()
+    assert clipped > 0
+    _assert_same_params(res.members[0], model, rtol=1e-6, atol=1e-8)
+
+
+def test_same_seed_gives_identical_parameters(lorenz) -> None:
+    a = fit(Tiny, lorenz, 0.01, "bptt", seeds=[2], budget=10, **SMALL)
+    b = fit(Tiny, lorenz, 0.01, "bptt", seeds=[2], budget=10, **SMALL)
+    _assert_same_params(a.members[0], b.members[0])
+    c = fit(Tiny, lorenz, 0.01, "bptt", seeds=[4], budget=10, **SMALL)
+    assert not torch.equal(a.members[0].A, c.members[0].A)
+
+
+def test_member_init_equals_factory_under_its_seed(lorenz) -> None:
+    res = fit(Tiny, lorenz, 0.01, "bptt", seeds=[11, 12], budget=1, lr=1e-30, **SMALL)
+    torch.manual_seed(12)
+    fresh = Tiny(3)
+    _assert_same_params(res.members[1], fresh, rtol=0, atol=1e-12)
+
+
+def test_diverging_seed_is_frozen_and_others_unaffected(lorenz) -> None:
+    def factory(obs_dim: int) -> Tiny:  # seed 13's map expands 50-fold per step: overflow
+        return Tiny(obs_dim, a_scale=50.0 if torch.initial_seed() == 13 else 0.9)
+
+    ens = fit(factory, lorenz, 0.01, "bptt", seeds=[0, 13, 1], budget=10, **SMALL)
+    assert ens.diverged == [False, True, False]
+    assert ens.diverged_at == [None, 1, None]
+    assert [ens.status(i) for i in range(3)] == ["ok", "diverged", "ok"]
+    torch.manual_seed(13)
+    _assert_same_params(ens.members[1], Tiny(3, a_scale=50.0))  # frozen at its last finite state
+    assert math.isnan(ens.logs[1]["loss"][-1]) and np.isfinite(ens.logs[0]["loss"]).all()
+    solo = fit(factory, lorenz, 0.01, "bptt", seeds=[1], budget=10, **SMALL)
+    _assert_same_params(ens.members[2], solo.members[0], MEMBER_RTOL, MEMBER_ATOL)
+
+
+def test_all_seeds_diverged_stops_early(lorenz) -> None:
+    res = fit(lambda n: Tiny(n, a_scale=50.0), lorenz, 0.01, "bptt", seeds=[0, 1], budget=50, **SMALL)
+    assert res.diverged == [True, True] and res.updates == 5  # the first log point
+
+
+def test_per_seed_gradient_clipping_matches_clip_grad_norm() -> None:
+    p = torch.zeros(2, 3, requires_grad=True)
+    p.grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.0, 0.4]])  # norms 5 and 0.5
+    norm = p.grad.pow(2).sum(1).sqrt()
+    _clip_([p], norm, 1.0, torch.tensor([False, False]))
+    solo = torch.tensor([3.0, 4.0, 0.0], requires_grad=True)
+    solo.grad = torch.tensor([3.0, 4.0, 0.0])
+    torch.nn.utils.clip_grad_norm_([solo], 1.0)
+    torch.testing.assert_close(p.grad[0], solo.grad)
+    torch.testing.assert_close(p.grad[1], torch.tensor([0.3, 0.0, 0.4]))
+    _clip_([p], norm, None, torch.tensor([True, False]))  # a frozen seed gets no update
+    assert torch.equal(p.grad[0], torch.zeros(3))
+
+
+# --- forcing schedules -----------------------------------------------------------------------
+
+
+def _spy_calls(lorenz, regime, seq_len: int = 23) -> list:
+    calls: list = []
+    fit(lambda n: Spy(n, calls), lorenz, 0.01, regime, seeds=[0], budget=1,
+        **{**SMALL, "seq_len": seq_len})
+    return calls
+
+
+def test_stf_forces_exactly_at_multiples_of_tau(lorenz) -> None:
+    calls = _spy_calls(lorenz, {"name": "stf", "tau": 5})
+    assert calls == [("encode", 0), ("force", 5), ("force", 10), ("force", 15), ("force", 20)]
+
+
+def test_bptt_never_forces_after_the_start(lorenz) -> None:
+    assert _spy_calls(lorenz, "bptt") == [("encode", 0)]
+
+
+def test_gtf_forces_every_step_but_the_last(lorenz) -> None:
+    calls = _spy_calls(lorenz, {"name": "gtf", "alpha": 0.3}, seq_len=6)
+    assert calls == [("encode", 0)] + [("force", t) for t in range(1, 6)]
+
+
+def test_gtf_alpha_one_is_teacher_forcing_every_step(lorenz) -> None:
+    torch.manual_seed(0)
+    model = Tiny(3)
+    x = torch.as_tensor(lorenz[None, :21])
+    one_step = torch.mean((model.step(x[:, :-1]) - x[:, 1:]) ** 2)  # TF: every input is data
+    gtf = Rollout(model, Gtf(alpha=1.0).forced_steps(20))(x, torch.tensor(1.0))
+    torch.testing.assert_close(gtf, one_step, rtol=1e-6, atol=0)
+    a = fit(Tiny, lorenz, 0.01, {"name": "gtf", "alpha": 1.0}, seeds=[1], budget=10, **SMALL)
+    b = fit(Tiny, lorenz, 0.01, {"name": "stf", "tau": 1}, seeds=[1], budget=10, **SMALL)
+    _assert_same_params(a.members[0], b.members[0])
+
+
+def test_gtf_alpha_zero_is_bptt(lorenz) -> None:
+    torch.manual_seed(0)
+    model = Tiny(3)
+    x = torch.as_tensor(lorenz[None, :21])
+    free = Rollout(model, ())(x, torch.tensor(1.0))
+    gtf0 = Rollout(model, Gtf(alpha=0.0).forced_steps(20))(x, torch.tensor(0.0))
+    torch.testing.assert_close(gtf0, free, rtol=1e-6, atol=0)
+
+
+def test_adaptive_gtf_alpha_from_jacobian_norm(lorenz) -> None:
+    # ||J|| = 2 everywhere, so G = 2 and alpha* = 1 - 1/2; a rising target is adopted at once
+    regime = {"name": "gtf", "alpha": "adaptive", "alpha_init": 0.0, "update_every": 1}
+    res = fit(Linear, lorenz, 0.01, regime, seeds=[0], budget=5, lr=1e-12, **SMALL)
+    assert res.logs[0]["alpha"] == pytest.approx([0.5], abs=1e-6)
+    assert res.alpha == pytest.approx([0.5], abs=1e-6)
+
+
+def test_adaptive_alpha_rule() -> None:
+    target = Gtf.alpha_target(torch.tensor([0.5, 1.0, 2.0, 4.0]))
+    torch.testing.assert_close(target, torch.tensor([0.0, 0.0, 0.5, 0.75]))
+    gtf = Gtf(decay=0.9)
+    alpha = gtf.anneal(torch.tensor([0.2, 0.8]), torch.tensor([0.6, 0.5]))
+    torch.testing.assert_close(alpha, torch.tensor([0.6, 0.9 * 0.8 + 0.1 * 0.5]))
+
+
+# --- the Lyapunov tau rule -------------------------------------------------------------------
+
+
+def test_lyapunov_tau_rule_numbers() -> None:
+    assert tau_pred_steps(0.9056, 0.01) == pytest.approx(76.54, abs=0.01)
+    assert lyapunov_tau(0.9056, 0.01, fraction=1.0) == 77
+    assert lyapunov_tau({"lambda_max": 0.9056, "dt": 0.01}, fraction=0.25) == 19
+    assert lyapunov_tau(100.0, 0.01) == 1  # never below one step
+    stf = Stf(tau="lyapunov").resolve({"lambda_max": 0.9056, "dt": 0.01})
+    assert stf.tau == 77 and stf.tau_rule_version == TAU_RULE_VERSION
+    # changing the rule's fraction must bump its version (and this pin)
+    assert (TAU_RULE_VERSION, TAU_FRACTION) == (1, 1.0)
+
+
+def test_fit_resolves_lyapunov_tau_from_lambda_max(lorenz) -> None:
+    res = fit(Tiny, lorenz, 0.01, "stf", seeds=[0], budget=1, lambda_max=0.9056, **SMALL)
+    assert res.regime.as_dict() == {"name": "stf", "tau": 77, "fraction": 1.0, "tau_rule_version": 1}
+
+
+@pytest.mark.parametrize("lam", [0.0, -0.5, float("nan"), None])
+def test_lyapunov_tau_needs_positive_lambda(lam) -> None:
+    with pytest.raises(ChaosbenchError, match="lambda_max"):
+        lyapunov_tau(lam, 0.01)
+
+
+# --- logs and callbacks ----------------------------------------------------------------------
+
+
+class CountingCallback:
+    every = 4
+
+    def __call__(self, update, model):
+        return {"a0": model.A[0]}
+
+
+def test_logs_schedule_and_callbacks(lorenz) -> None:
+    res = fit(Tiny, lorenz, 0.01, "bptt", seeds=[0, 1], budget=12, lr=1e-3, lr_decay=0.1,
+              callbacks=[CountingCallback()], **SMALL)
+    log = res.logs[1]
+    assert log["update"] == [5, 10, 12]
+    assert log["lr"][-1] == pytest.approx(1e-3 * 0.1 ** (11 / 12))
+    assert all(g >= 0 for g in log["grad_norm"]) and len(log["grad_norm_max"]) == 3
+    assert [c["update"] for c in log["callbacks"]] == [0, 4, 8, 12]
+    assert {c["callback"] for c in log["callbacks"]} == {"CountingCallback"}
+    assert log["callbacks"][-1]["value"]["a0"] == pytest.approx(res.members[1].A.detach()[0].item())
+    assert res.logs[0]["callbacks"][-1]["value"]["a0"] != log["callbacks"][-1]["value"]["a0"]
+    assert res.updates == 12 and res.steps_per_second > 0 and res.device == "cpu"
+
+
+def test_lyapunov_callback_records_each_seed_spectrum(lorenz) -> None:
+    from chaosbench.lyapunov import LyapunovCallback
+
+    callback = LyapunovCallback(every=5, n_steps=200, transient=20, n_init=2)
+    res = fit(Tiny, lorenz, 0.01, "bptt", seeds=[0, 1], budget=5, callbacks=[callback], **SMALL)
+    for log in res.logs:
+        records = log["callbacks"]
+        assert [r["update"] for r in records] == [0, 5]
+        assert len(records[-1]["value"]["exponents"]) == 3
+        assert all(math.isfinite(v) for v in records[-1]["value"]["exponents"])
+    assert res.logs[0]["callbacks"][0]["value"]["exponents"] != res.logs[1]["callbacks"][0]["value"]["exponents"]
+
+
+# --- the evaluable wrapper -------------------------------------------------------------------
+
+
+def test_as_evaluable_fits_and_generates(lorenz) -> None:
+    settings = {k: v for k, v in SMALL.items() if k != "progress"}
+    model = as_evaluable(Tiny, {"name": "stf", "tau": 5}, **settings)
+    model.fit(lorenz, 0.01, 5, seed=3)
+    out = model.generate(lorenz[0], 50)
+    assert isinstance(out, np.ndarray) and out.shape == (50, 3) and np.isfinite(out).all()
+    np.testing.assert_allclose(out[0], lorenz[0], rtol=1e-6)
+    many = model.fit_seeds(lorenz, 0.01, 5, [3, 4])
+    _assert_same_params(many[0].model, model.model, MEMBER_RTOL, MEMBER_ATOL)
+    with pytest.raises(ChaosbenchError, match="budget"):
+        model.fit(lorenz, 0.01, None, seed=0)
+
+
+# --- devices and bad input -------------------------------------------------------------------
+
+
+def test_devices() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ChaosbenchError, match="unknown device"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_user_error(lorenz) -> None:
+    with pytest.raises(ChaosbenchError, match="no CUDA"):
+        resolve_device("cuda")
+    with pytest.raises(ChaosbenchError, match="no CUDA"):
+        fit(Tiny, lorenz, 0.01, "bptt", seeds=[0], budget=1, **{**SMALL, "device": "cuda"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"train": np.full((100, 3), np.nan, np.float32)}, "non-finite"),
+        ({"train": np.zeros((10, 3), np.float32)}, "fewer than seq_len"),
+        ({"train": np.zeros(100, np.float32)}, r"\(T, N\)"),
+        ({"seeds": []}, "non-empty"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"seeds": 3}, "list"),
+        ({"budget": 0}, "budget"),
+        ({"dt": -1.0}, "dt"),
+        ({"lr": 0.0}, "lr"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"regime": {"name": "stf", "tau": 0}}, "tau"),
+        ({"regime": {"name": "gtf", "alpha": 1.5}}, "alpha"),
+        ({"regime": {"name": "stf", "tua": 3}}, "no parameter"),
+        ({"factory": lambda n: nn.Linear(n, n)}, "not a latent model"),
+        ({"factory": lambda n: Tiny(n + 1)}, "obs_dim"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(lorenz, change, message) -> None:
+    args = {"factory": Tiny, "train": lorenz, "dt": 0.01, "regime": "bptt", "seeds": [0],
+            "budget": 1, **SMALL}
+    args.update(change)
+    factory, train, dt, regime = (args.pop(k) for k in ("factory", "train", "dt", "regime"))
+    with pytest.raises(ChaosbenchError, match=message):
+        fit(factory, train, dt, regime, **args)
+
+
+def test_unknown_regime_lists_close_names() -> None:
+    with pytest.raises(UnknownNameError, match="stf"):
+        make("sft")
+
+
+# --- default settings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bptt", "stf", "gtf"])
+def test_regime_defaults_are_valid(name) -> None:
+    cfg = regime_defaults(name, "shplrnn")
+    assert make(**cfg["regime"]).name == name
+    assert cfg["training"]["batch_size"] == 16 and cfg["training"]["optimizer"] == "radam"
+
+
+def test_regime_defaults_model_override(tmp_path, monkeypatch) -> None:
+    (tmp_path / "regimes").mkdir()
+    (tmp_path / "regimes" / "stf.yaml").write_text(
+        "regime: stf\nparams: {tau: 10}\ntraining: {lr: 1.0e-3, batch_size: 16}\n"
+        "models: {lstm: {params: {tau: 5}, training: {lr: 2.0e-3}}}\n"
+    )
+    monkeypatch.setattr("chaosbench.training.defaults.baselines_dir", lambda: tmp_path)
+    assert regime_defaults("stf", "lstm") == {
+        "regime": {"name": "stf", "tau": 5}, "training": {"lr": 2.0e-3, "batch_size": 16}
+    }
+    assert regime_defaults("stf")["regime"] == {"name": "stf", "tau": 10}
+    (tmp_path / "regimes" / "stf.yaml").write_text("regime: stf\ntraining: {lr: 1.0e-3, momentum: 0.9}\n")
+    with pytest.raises(ChaosbenchError, match="momentum"):
+        regime_defaults("stf")
+    with pytest.raises(UnknownNameError):
+        regime_defaults("tbptt")
