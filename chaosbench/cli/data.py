@@ -19,10 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(func=show_)
     build = dsub.add_parser("build", help="generate the frozen arrays and the MANIFEST")
     build.add_argument("names", nargs="*", help="datasets to build (default: all)")
+    build.add_argument("--lyapunov", action="store_true",
+                       help="compute the reference Lyapunov spectra into the cards instead (slow: minutes per system)")
     build.set_defaults(func=build_)
     verify = dsub.add_parser("verify", help="check hashes and that arrays follow from the cards")
     verify.add_argument("names", nargs="*", help="datasets to verify (default: all)")
     verify.add_argument("--no-rebuild", action="store_true", help="check hashes only")
+    verify.add_argument("--lyapunov", action="store_true", help="also recompute lambda_max (cheaper run) and compare")
     verify.set_defaults(func=verify_)
 
 
@@ -45,14 +48,17 @@ def show_(args: argparse.Namespace) -> int:
 
 
 def build_(args: argparse.Namespace) -> int:
-    written = data.build_all(args.names or None, args.data_dir)
-    for name, path in written.items():
+    if args.lyapunov:
+        for name, block in data.build_lyapunov(args.names or None, args.data_dir).items():
+            print(f"{name}: lambda_max {block['lyapunov']['lambda_max']:.5g}")
+        return 0
+    for name, path in data.build_all(args.names or None, args.data_dir).items():
         print(f"wrote {path}")
     return 0
 
 
 def verify_(args: argparse.Namespace) -> int:
-    checks = data.verify(args.names or None, args.data_dir, rebuild=not args.no_rebuild)
+    checks = data.verify(args.names or None, args.data_dir, rebuild=not args.no_rebuild, lyapunov=args.lyapunov)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<16} {check.message}")
     failed = [c.name for c in checks if not c.ok]

@@ -4,7 +4,7 @@
 its files against the MANIFEST; ``load_file(path, dt=...)`` wraps a user's own recording.
 """
 
-from chaosbench.data.build import build_all, update_manifest, verify
+from chaosbench.data.build import build_all, build_lyapunov, update_manifest, verify
 from chaosbench.data.card import Card
 from chaosbench.data.dataset import DATASET_VERSION, Dataset, load, names, read_card
 from chaosbench.data.empirical import load_file, read_recording
@@ -15,6 +15,7 @@ __all__ = [
     "Card",
     "Dataset",
     "build_all",
+    "build_lyapunov",
     "data_dir",
     "load",
     "load_file",

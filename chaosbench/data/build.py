@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from chaosbench.data import card as cards
+from chaosbench.data import reference
 from chaosbench.data.dataset import names as dataset_names
 from chaosbench.data.generate import build_arrays, raw_trajectories, required_length
 from chaosbench.data.store import (
@@ -81,6 +82,25 @@ def build_all(
     return written
 
 
+def build_lyapunov(
+    selected: Iterable[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Compute reference Lyapunov blocks (once per system and parameters) into the cards."""
+    base = data_dir(root)
+    chosen = list(selected) if selected is not None else dataset_names(base)
+    blocks: dict[tuple, dict] = {}
+    for name in tqdm(chosen, desc="Lyapunov spectra", disable=not progress):
+        card = cards.read(base / f"{name}.yaml")
+        key = (card.system, tuple(sorted(card.params.items())))
+        if key not in blocks:
+            blocks[key] = reference.compute(card, progress=progress)
+        cards.write_computed(base / f"{name}.yaml", blocks[key])
+    update_manifest(base)
+    return {name: blocks[key] for name, key in zip(chosen, blocks)}
+
+
 def update_manifest(base: Path) -> dict[str, str]:
     """Hash every card and array in ``base`` into the MANIFEST."""
     entries = {p.name: sha256_file(p) for p in sorted(base.glob("*.yaml")) + sorted(base.glob("*.npz"))}
@@ -114,9 +134,11 @@ def verify(
     selected: Iterable[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     rebuild: bool = True,
+    lyapunov: bool = False,
     progress: bool = True,
 ) -> list[Check]:
-    """Check every file's hash against the MANIFEST and (``rebuild``) that arrays follow from cards."""
+    """Check every file's hash against the MANIFEST, (``rebuild``) that arrays follow from cards,
+    and (``lyapunov``) that a fresh, cheaper engine run reproduces the stored ``lambda_max``."""
     base = data_dir(root)
     chosen = list(selected) if selected is not None else dataset_names(base)
     checks = []
@@ -141,6 +163,12 @@ def verify(
                 ok, message = _rebuild_matches(cards.read(base / f"{name}.yaml"), load_npz(base / f"{name}.npz"))
             except (ChaosbenchError, IntegrityError) as err:
                 ok, message = False, str(err)
+            if not ok:
+                checks.append(Check(name, False, message))
+                continue
+        if lyapunov:
+            ok, note = reference.recheck(cards.read(base / f"{name}.yaml"))
+            message = f"{message}; {note}"
             if not ok:
                 checks.append(Check(name, False, message))
                 continue
