@@ -9,7 +9,9 @@ Run with ``.venv/bin/python -m pytest benchmarks/test_bench_lyapunov.py --benchm
   orthogonal matrix: chaotic, 13 positive exponents, float32) from 100 initial conditions x
   10 000 steps, with the analytic Jacobian or with ``torch.func``. The basis is re-orthonormalised
   every 5 steps, the largest interval at which float32 still resolves the whole spectrum (the
-  engine's ``n_resolved`` check, asserted). In the same run, the straightforward approach - a
+  engine's ``n_resolved`` check, asserted). With the analytic Jacobian the initial conditions
+  are split over the CPU threads (torch's batched QR uses one core); forward-mode ``torch.func``
+  cannot run in several threads at once. In the same run, the straightforward approach - a
   Python loop over initial conditions, one ``torch.autograd.functional.jacobian`` per step, the
   same QR interval - is timed on 2 initial conditions x 200 steps and scaled linearly to
   100 x 10 000 (its cost is linear in both); ``extra_info["speedup"]`` is that ratio.

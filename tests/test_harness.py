@@ -52,6 +52,14 @@ class NaNModel:
         return out
 
 
+class ConstantModel(NaNModel):
+    """Evaluable model that stays at its initial state (a fixed point)."""
+
+    def generate(self, x0: Any, n_steps: int) -> np.ndarray:
+        x0 = np.asarray(x0, dtype=float)
+        return np.broadcast_to(x0, (n_steps, *x0.shape)).copy()
+
+
 class RaisingModel(NaNModel):
     def generate(self, x0: Any, n_steps: int) -> np.ndarray:
         raise RuntimeError("boom\nsecond line")
@@ -248,11 +256,12 @@ def test_interrupted_run_keeps_finished_units_and_resumes(tmp_path: Path) -> Non
 
 def test_model_code_failures_are_recorded(tmp_path: Path) -> None:
     models = [{"name": "nan", "model": f"{__name__}:NaNModel"},
+              {"name": "constant", "model": f"{__name__}:ConstantModel"},
               {"name": "raises", "model": f"{__name__}:RaisingModel"},
               {"name": "fitraises", "model": f"{__name__}:RaisingFit"}]  # fmt: skip
     suite = suites.load(write_suite(tmp_path, models=models, seeds=[3]))
     summary = run(suite, tmp_path / "results")
-    assert summary.statuses == {"diverged": 1, "failed": 2}
+    assert summary.statuses == {"diverged": 2, "failed": 2}
     store = RecordStore(tmp_path / "results")
     got = {r.key.model: r for r in store.iter_records()}
     assert got["raises"].reason == "generate: RuntimeError: boom"
@@ -262,6 +271,10 @@ def test_model_code_failures_are_recorded(tmp_path: Path) -> None:
     assert nan.metrics["valid_time"] == pytest.approx(1 * 0.01 * nan.config["dataset"]["lambda_max"])
     assert nan.metrics["lambda_max_gen"] is None and nan.metrics["lambda_max_error"] == 10.0
     assert nan.metrics["spectrum_sign_agreement"] == 0.0
+    constant = got["constant"]
+    assert constant.status == "diverged" and constant.metrics["d_h"] == 1.0
+    assert constant.reason == "not finite: lambda_max_gen (from_timeseries: a column of the series is constant)"
+    assert constant.metrics["lambda_max_error"] == 10.0 and constant.metrics["valid_time"] > 0
 
 
 def test_diverged_generation_scores_the_worst_values(lorenz: data.Dataset) -> None:
@@ -308,7 +321,7 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
     from chaosbench.harness.submit import CARD_FILE, submit
 
     suite = write_suite(tmp_path, seeds=[0], regimes=["bptt"], models=["esn"])
-    with pytest.raises(ChaosbenchError, match="'shplrnn' is the name of a registered model"):
+    with pytest.raises(ChaosbenchError, match="'shplrnn' names a registered model or a dataset"):
         submit("chaosbench.models.plrnn:ShPLRNN", "shplrnn", suite=str(suite), root=tmp_path)
     with pytest.raises(ChaosbenchError, match="does not meet the model contract"):
         submit(f"{__name__}:NaNModel", "mine", suite=str(suite), root=tmp_path, progress=False)

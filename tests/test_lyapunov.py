@@ -157,13 +157,14 @@ def test_flow_exponent_sum_equals_orbit_averaged_divergence(name: str) -> None:
 
 
 # (rtol, atol) per initial condition and for the mean spectrum
-TOLERANCES = {torch.float64: ((0, 1e-9), (0, 1e-9)), torch.float32: ((5e-4, 1e-3), (2e-4, 1e-4))}
+TOLERANCES = {torch.float64: ((0, 1e-9), (0, 1e-9)), torch.float32: ((1e-3, 1e-3), (2e-4, 1e-4))}
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_model_spectrum_same_with_analytic_or_autograd_jacobian(dtype: torch.dtype) -> None:
     """Same initial states and orbits: only rounding in the tangent map differs. In float32 it
-    moves the strongly contracting tail (near the precision floor) by a few 1e-4 relative, and two
+    moves the strongly contracting tail (near the precision floor) by up to 1e-3 relative (the
+    spread over initial conditions is 100x larger), and two
     nearly equal exponents of one initial condition may trade ~1e-3 of finite-time growth."""
     (rtol, atol), (mean_rtol, mean_atol) = TOLERANCES[dtype]
     model = TanhRNN(dtype=dtype)
@@ -204,6 +205,24 @@ def test_initial_states_given_as_tensor_or_array() -> None:
     s = spectrum(model, x0=z0, transient=20, n_steps=100)
     assert s.n_init == 5 and s.per_init.dtype == np.float64
     np.testing.assert_array_equal(spectrum(model, x0=z0.numpy(), transient=20, n_steps=100).per_init, s.per_init)
+
+
+def test_initial_conditions_split_over_threads() -> None:
+    """Wide analytic models on a multi-threaded CPU run groups of initial conditions in parallel.
+
+    The groups' matrix products may round differently from one big batch, so a non-chaotic model
+    (rounding not amplified) is compared; repeated runs with the same threads are identical."""
+    model = TanhRNN(m=32, gain=0.8)
+    kw = dict(n_init=6, transient=20, n_steps=100, renorm_every=2)
+    one = spectrum(model, **kw)  # this module runs single-threaded
+    torch.set_num_threads(2)
+    try:
+        two, again = spectrum(model, **kw), spectrum(model, **kw)
+    finally:
+        torch.set_num_threads(1)
+    assert one.lambda_max < 0
+    np.testing.assert_allclose(two.per_init, one.per_init, atol=1e-10)
+    np.testing.assert_array_equal(again.per_init, two.per_init)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers() -> None:

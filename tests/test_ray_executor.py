@@ -44,3 +44,13 @@ def test_ray_options_are_checked() -> None:
         RayExecutor(num_gpus=-1)
     with pytest.raises(ChaosbenchError, match="num_cpus must be a positive number"):
         RayExecutor(num_cpus=0)
+
+
+def test_a_user_error_in_a_task_reaches_the_driver_as_itself(tmp_path: Path) -> None:
+    from chaosbench.errors import UnknownNameError
+
+    suite = suites.load("smoke").subset(models=["esn"])
+    context = RunContext(suite.name, device="cpu", data_dir=str(tmp_path))  # no datasets there
+    with pytest.raises(UnknownNameError) as info:
+        run_suite(suite, tmp_path / "r", executor=RayExecutor(workers=1), context=context, progress=False)
+    assert str(info.value) == "unknown dataset 'lorenz63' (known: )"

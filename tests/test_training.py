@@ -282,6 +282,12 @@ def test_fit_resolves_lyapunov_tau_from_lambda_max(lorenz) -> None:
     assert res.regime.as_dict() == {"name": "stf", "tau": 77, "fraction": 1.0, "tau_rule_version": 1}
 
 
+def test_fit_estimates_lambda_max_from_the_series_when_not_given(lorenz) -> None:
+    res = fit(Tiny, lorenz, np.float32(0.01), "stf", seeds=[0], budget=1, **SMALL)
+    # Lorenz-63: lambda_max ~ 0.9 per time unit, tau_pred ~ 77 steps at dt = 0.01
+    assert 40 <= res.regime.tau <= 150 and res.regime.tau_rule_version == TAU_RULE_VERSION
+
+
 @pytest.mark.parametrize("lam", [0.0, -0.5, float("nan"), None])
 def test_lyapunov_tau_needs_positive_lambda(lam) -> None:
     with pytest.raises(ChaosbenchError, match="lambda_max"):

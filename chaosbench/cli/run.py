@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.record and args.results:
         raise ChaosbenchError("--record writes to the leaderboard's own folder; drop --results")
     if args.record:
-        results, tables = RECORD_DIR / "baselines", RECORD_DIR.parent
+        results, tables = RECORD_DIR, RECORD_DIR.parent
     else:
         results = Path(args.results) if args.results else default_results_dir(suite.name)
         tables = results.parent
@@ -116,7 +116,7 @@ def register(sub: Any) -> None:
     add("--suite", default="quick", help="smoke, quick, standard or a suite YAML file (default: %(default)s)")
     add("--results", default=None, help="record directory (default: runs/<suite>/results; tables beside it)")
     add("--record", action="store_true",
-        help="write to the leaderboard of record (leaderboard/results/baselines, tables in leaderboard/)")
+        help="write to the leaderboard of record (leaderboard/results, tables in leaderboard/)")
     add("--datasets", type=_names, default=None, help="comma-separated subset of the suite's datasets")
     add("--models", type=_names, default=None, help="comma-separated subset of the suite's models")
     add("--regimes", type=_names, default=None, help="comma-separated subset of the suite's regimes")

@@ -16,13 +16,13 @@ from chaosbench.data.card import Card
 
 # Engine settings per system: many initial conditions batched, each run long enough to converge.
 SETTINGS: dict[str, dict[str, int]] = {
-    "lorenz63": dict(n_init=1024, transient=2000, n_steps=20000),
-    "rossler": dict(n_init=1024, transient=2000, n_steps=5000),
-    "lorenz96": dict(n_init=512, transient=2000, n_steps=10000),
-    "chua": dict(n_init=1024, transient=2000, n_steps=6000),
-    "duffing": dict(n_init=1024, transient=2000, n_steps=5000),
-    "hindmarsh_rose": dict(n_init=1024, transient=5000, n_steps=10000),
-    "mackey_glass": dict(n_init=128, k=3, transient=20000, n_steps=30000),
+    "lorenz63": dict(n_init=256, transient=2000, n_steps=20000),
+    "rossler": dict(n_init=256, transient=2000, n_steps=5000),
+    "lorenz96": dict(n_init=128, transient=2000, n_steps=10000),
+    "chua": dict(n_init=256, transient=2000, n_steps=6000),
+    "duffing": dict(n_init=256, transient=2000, n_steps=5000),
+    "hindmarsh_rose": dict(n_init=256, transient=5000, n_steps=10000),
+    "mackey_glass": dict(n_init=64, k=3, transient=20000, n_steps=20000),
 }
 DEFAULT_SETTINGS = dict(n_init=256, transient=2000, n_steps=10000)
 RECHECK_SIGMAS = 4.0

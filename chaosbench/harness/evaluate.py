@@ -13,7 +13,8 @@
    either side has only that).
 5. Status: ``failed`` when model code raised (reason: stage and exception, one line), else
    ``diverged`` when the generated series or a metric is not finite (each metric then carries its
-   documented worst value, never dropped), else ``ok``.
+   documented worst value, never dropped; a series the estimator cannot use, e.g. a constant
+   one, leaves ``lambda_max_gen`` missing too), else ``ok``.
 
 Small artifacts go with every record for the leaderboard's plots: the generated series after the
 transient, strided to at most 2000 rows of its first three components, and its power spectrum.
@@ -144,7 +145,8 @@ def evaluate(model: Any, dataset: Any, settings: EvalSettings, ref: Reference) -
         stage = "prediction"
         outcome.metrics["pe20"] = _prediction_error(model, test, latent)
         stage = "lyapunov"
-        outcome.metrics.update(_lyapunov_metrics(model, latent, test, after, dataset.dt, settings, ref))
+        lyapunov, note = _lyapunov_metrics(model, latent, test, after, dataset.dt, settings, ref)
+        outcome.metrics.update(lyapunov)
     except Exception as err:  # model code may raise anything; the run must still be recorded
         return Outcome("failed", one_line(stage, err), outcome.metrics, outcome.artifacts, outcome.info)
     bad = _first_nonfinite(gen)
@@ -153,7 +155,8 @@ def evaluate(model: Any, dataset: Any, settings: EvalSettings, ref: Reference) -
     else:
         nonfinite = sorted(k for k, v in outcome.metrics.items() if v is None or not math.isfinite(v))
         if nonfinite:
-            outcome.status, outcome.reason = "diverged", f"not finite: {', '.join(nonfinite)}"
+            outcome.status = "diverged"
+            outcome.reason = f"not finite: {', '.join(nonfinite)}" + (f" ({note})" if note else "")
     return outcome
 
 
@@ -204,23 +207,35 @@ def _prediction_error(model: Any, test: np.ndarray, latent: bool) -> float:
 def _lyapunov_metrics(
     model: Any, latent: bool, test: np.ndarray, after: np.ndarray, dt: float,
     settings: EvalSettings, ref: Reference,
-) -> dict[str, float | None]:  # fmt: skip
+) -> tuple[dict[str, float | None], str | None]:  # fmt: skip
+    """The Lyapunov metrics, and why ``lambda_max_gen`` is missing when the estimator gave none."""
     from chaosbench.metrics import lyapunov_error, lyapunov_sign_agreement
 
+    note = None
     if latent:
         spectrum = model_spectrum(model, test, len(ref.spectrum), settings) / dt
-    elif np.isfinite(after).all():
-        spectrum = np.array([series_lambda_max(after, dt)])
     else:
-        spectrum = np.array([np.nan])
+        spectrum, note = _series_exponent(after, dt)
     lam = float(spectrum[0]) if spectrum.size else math.nan
     n = min(len(ref.spectrum), len(spectrum))
     agree = lyapunov_sign_agreement(ref.spectrum[:n], spectrum[:n]) if n and math.isfinite(lam) else False
-    return {
+    metrics = {
         "lambda_max_gen": lam if math.isfinite(lam) else None,
         "lambda_max_error": lyapunov_error(ref.lambda_max, lam),
         "spectrum_sign_agreement": float(agree),
     }
+    return metrics, note
+
+
+def _series_exponent(x: np.ndarray, dt: float) -> tuple[np.ndarray, str | None]:
+    """The estimate from a generated series; NaN, with the estimator's reason, when it has none
+    (a non-finite series, or one it cannot use, e.g. a model that settled on a fixed point)."""
+    if not np.isfinite(x).all():
+        return np.array([np.nan]), None
+    try:
+        return np.array([series_lambda_max(x, dt)]), None
+    except ChaosbenchError as err:
+        return np.array([np.nan]), str(err).strip().splitlines()[0]
 
 
 def model_spectrum(model: torch.nn.Module, test: np.ndarray, n_exponents: int, settings: EvalSettings) -> np.ndarray:

@@ -56,14 +56,12 @@ class LocalExecutor:
         jobs = [(fn, i, unit, context) for i, unit in enumerate(units)]
         spawn = multiprocessing.get_context("spawn")
         pool = spawn.Pool(min(self.workers, len(units)), initializer=_ignore_interrupt)
-        results = pool.imap_unordered(_call, jobs)
         try:
-            for index, result in results:
+            for index, result in pool.imap_unordered(_call, jobs):
                 yield units[index], result
         finally:  # on Ctrl-C or an error too: no worker runs on unseen
             pool.terminate()
             pool.join()
-            del pool, results  # frees the queues' semaphores now, not at an interrupted exit
 
 
 def _ignore_interrupt() -> None:
@@ -128,6 +126,15 @@ class RayExecutor:
             raise ChaosbenchError(f"cannot start or reach Ray ({str(err).strip().splitlines()[0]})") from None
         return True
 
+    def _result(self, ref: Any) -> list[str]:
+        """A task's result; a user error raised in the task is raised here as itself (one line)."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as err:
+            if isinstance(err.cause, ChaosbenchError):
+                raise err.cause from None
+            raise
+
     def map(self, fn: UnitFn, units: Sequence[U], context: Any) -> Iterator[tuple[U, list[str]]]:
         if not units:
             return
@@ -140,7 +147,7 @@ class RayExecutor:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    yield pending.pop(ref), ray.get(ref)
+                    yield pending.pop(ref), self._result(ref)
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)

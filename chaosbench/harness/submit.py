@@ -32,9 +32,11 @@ def checked_entry(spec: str, name: str, params: dict[str, Any]) -> tuple[suites.
     """The suite entry of the submission and an instance built from it, after the contract check."""
     from chaosbench.models import build, check, model_kind, names, resolve
 
+    from chaosbench import data
+
     suites.check_name("submission", name)
-    if name in names():
-        raise ChaosbenchError(f"'{name}' is the name of a registered model; choose another --name")
+    if name in names() or name in data.names():
+        raise ChaosbenchError(f"'{name}' names a registered model or a dataset; choose another --name")
     kind = model_kind(resolve(spec))
     model = build(spec, CHECK_OBS_DIM, **params)
     check(model, CHECK_OBS_DIM).raise_if_failed()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -38,50 +39,68 @@ def benettin(
     transient: int,
     renorm_every: int,
     progress: bool = False,
+    workers: int = 1,
 ) -> QRRun:
     """Advance ``x`` (B, M) and ``q`` (B, M, k) for ``transient + n_steps`` steps.
 
     The transient also propagates and re-orthonormalises ``q``, so measurement starts from a
     basis already aligned with the Lyapunov vectors; only the last ``n_steps`` are summed. A
     non-finite state or basis stops the run at the next re-orthonormalisation with status
-    ``"diverged"`` and NaN growth, so a blow-up never hangs or poisons the QR factorisation.
+    ``"diverged"`` and NaN growth, so a blow-up never hangs.
+
+    ``workers > 1`` (CPU) splits the initial conditions into that many groups run by as many
+    threads with one intra-op thread each: the batched LAPACK QR of torch runs one matrix after
+    the other on one core, so this is how large bases use every core. Results are deterministic
+    for a given thread count; smaller groups may round matrix products differently.
     """
-    logs = torch.zeros(q.shape[0], q.shape[-1], dtype=torch.float64, device=q.device)
     with tqdm(
         total=transient + n_steps, disable=not progress, file=sys.stderr, delay=1.0, unit="step",
         desc="lyapunov",
     ) as bar:
-        done = 0
-        for length, measure in ((transient, False), (n_steps, True)):
-            end = done + length
-            while done < end:
-                chunk = min(renorm_every, end - done)
-                for _ in range(chunk):
-                    x, q = step(x, q)
-                done += chunk
-                reason = _nonfinite(x, q, done)
-                if reason:
-                    return QRRun(torch.full_like(logs, torch.nan), "diverged", reason)
-                q, r = torch.linalg.qr(q)
-                if measure:
-                    logs += r.diagonal(dim1=-2, dim2=-1).to(torch.float64).abs().log()
+        if workers <= 1:
+            return _run(step, x, q, n_steps, transient, renorm_every, bar)
+        threads = torch.get_num_threads()
+        groups = list(zip(x.chunk(workers), q.chunk(workers)))
+        try:
+            with ThreadPoolExecutor(len(groups), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                runs = list(pool.map(
+                    lambda i: _run(step, *groups[i], n_steps, transient, renorm_every, bar if i == 0 else None),
+                    range(len(groups)),
+                ))  # fmt: skip
+        finally:
+            torch.set_num_threads(threads)  # the workers' setting also reaches MKL's global one
+    bad = [run for run in runs if run.status != "ok"]
+    logs = torch.cat([run.log_growth for run in runs])
+    return QRRun(torch.full_like(logs, torch.nan), "diverged", bad[0].reason) if bad else QRRun(logs, "ok", "")
+
+
+@torch.no_grad()  # grad mode is per thread: the workers need it too
+def _run(
+    step: Step, x: torch.Tensor, q: torch.Tensor, n_steps: int, transient: int, renorm_every: int, bar: tqdm | None
+) -> QRRun:
+    logs = torch.zeros(q.shape[0], q.shape[-1], dtype=torch.float64, device=q.device)
+    done = 0
+    for length, measure in ((transient, False), (n_steps, True)):
+        end = done + length
+        while done < end:
+            chunk = min(renorm_every, end - done)
+            for _ in range(chunk):
+                x, q = step(x, q)
+            done += chunk
+            if not bool(torch.isfinite(x).all()):
+                return _diverged(logs, f"the state became non-finite by step {done} (the trajectory blew up)")
+            q, r = torch.linalg.qr(q)
+            growth = r.diagonal(dim1=-2, dim2=-1).to(torch.float64).abs()
+            if not bool(torch.isfinite(growth).all()):  # a zero column (log -inf) is legitimate
+                return _diverged(
+                    logs, f"the tangent basis overflowed by step {done}; use a smaller renorm_every"
+                )
+            if measure:
+                logs += growth.log()
+            if bar is not None:
                 bar.update(chunk)
     return QRRun(logs, "ok", "")
 
 
-def _nonfinite(x: torch.Tensor, q: torch.Tensor, step: int) -> str:
-    """Why the run cannot go on (empty if the state and basis are finite)."""
-    bad_x = ~torch.isfinite(x).all(dim=-1)
-    bad_q = ~torch.isfinite(q).flatten(1).all(dim=-1)
-    if not bool((bad_x | bad_q).any()):
-        return ""
-    batch = x.shape[0]
-    if bool(bad_x.any()):
-        return (
-            f"the state became non-finite by step {step} in {int(bad_x.sum())} of {batch} "
-            "initial conditions (the trajectory blew up)"
-        )
-    return (
-        f"the tangent basis overflowed by step {step} in {int(bad_q.sum())} of {batch} initial "
-        "conditions; use a smaller renorm_every"
-    )
+def _diverged(logs: torch.Tensor, reason: str) -> QRRun:
+    return QRRun(torch.full_like(logs, torch.nan), "diverged", reason)

@@ -17,6 +17,8 @@ from chaosbench.lyapunov.targets import JacobianMode, Target, resolve
 # A basis column that shrinks, between two re-orthonormalisations, below this many machine
 # epsilons relative to the leading column has lost its last three significant digits.
 _PRECISION_MARGIN = 1e3
+# States at least this wide get the initial conditions split over CPU threads (measured below).
+_MIN_PARALLEL_DIM = 32
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,11 @@ def spectrum(
     q = basis.expand(batch, dim, k)
     x, q = (t.to(device=tgt.device, dtype=tgt.dtype) for t in (x, q))
     with torch.no_grad():
-        step = _working_step(tgt, x, q)
-        run = benettin(step, x, q, n_steps=n_steps, transient=transient, renorm_every=renorm, progress=progress)
+        method, step = _working_step(tgt, x, q)
+        run = benettin(
+            step, x, q, n_steps=n_steps, transient=transient, renorm_every=renorm, progress=progress,
+            workers=_workers(tgt, method, x.shape),
+        )  # fmt: skip
     per_init = run.log_growth.cpu().numpy() / (n_steps * tgt.dt)
     with np.errstate(invalid="ignore"):  # -inf exponents (singular Jacobians) are legitimate
         mean = per_init.mean(axis=0)
@@ -173,8 +178,8 @@ def _initial_states(
     return x
 
 
-def _working_step(tgt: Target, x: torch.Tensor, q: torch.Tensor) -> Step:
-    """The first tangent method of ``tgt`` that runs on ``(x, q)``, after checking shapes once."""
+def _working_step(tgt: Target, x: torch.Tensor, q: torch.Tensor) -> tuple[str, Step]:
+    """The first tangent method of ``tgt`` that runs on ``(x, q)`` (name, step), shapes checked once."""
     errors = []
     for method, step in tgt.candidates:
         try:
@@ -193,8 +198,21 @@ def _working_step(tgt: Target, x: torch.Tensor, q: torch.Tensor) -> Step:
                 f"Jacobian must be (B, M, M); got a state of shape {tuple(x1.shape)} and a tangent "
                 f"basis of shape {tuple(q1.shape)}"
             )
-        return step
+        return method, step
     raise ChaosbenchError(f"{tgt.name}: no way to compute its Jacobian ({'; '.join(map(_first_line, errors))})")
+
+
+def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
+    """CPU threads to split the initial conditions over (see :func:`benettin`).
+
+    Worth it only when each step is dominated by per-matrix work on wide states; for small
+    systems the cost is in dispatching many tiny operations, which threads cannot share. Not
+    for ``torch.func`` Jacobians: forward-mode AD levels are process-wide, not per thread.
+    """
+    threads = torch.get_num_threads()
+    batch, dim = shape
+    wide = dim >= _MIN_PARALLEL_DIM and batch >= 2 * threads
+    return threads if tgt.device.type == "cpu" and method == "analytic" and wide else 1
 
 
 def _first_line(err: Any) -> str:

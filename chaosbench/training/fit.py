@@ -90,8 +90,9 @@ def fit(
     seeds = _checked_seeds(seeds)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ChaosbenchError(f"budget must be a positive number of gradient updates, got {budget!r}")
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+    if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ChaosbenchError(f"dt must be a positive number, got {dt!r}")
+    dt = float(dt)
     settings = TrainSettings(batch_size, seq_len, lr, optimizer, grad_clip, lr_decay, log_every)
     resolved = from_config(regime)
     if resolved.needs_lambda_max and lambda_max is None:

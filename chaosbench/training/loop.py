@@ -14,7 +14,7 @@ import dataclasses
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -65,7 +65,6 @@ class TrainSettings:
             )
 
 
-@runtime_checkable
 class Callback(Protocol):
     """Called with ``(update, model)`` at update 0 and every ``every`` updates, once per seed.
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,7 +46,7 @@ def tau_pred_steps(lambda_max: float, dt: float) -> float:
     ``lambda_max`` is per time unit (as on a dataset card); it must be positive: a series without
     a positive exponent has no finite predictability time to force at.
     """
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+    if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ChaosbenchError(f"dt must be a positive number, got {dt!r}")
     if lambda_max is None or not math.isfinite(lambda_max) or lambda_max <= 0:
         raise ChaosbenchError(
@@ -112,7 +113,10 @@ class Bptt(Regime):
 
 @dataclass(frozen=True)
 class Stf(Regime):
-    """Sparse teacher forcing every ``tau`` steps (``alpha = 1``)."""
+    """Sparse teacher forcing every ``tau`` steps (``alpha = 1``).
+
+    A ``tau`` of at least the window length never forces inside a window: that is BPTT.
+    """
 
     name: ClassVar[str] = "stf"
     tau: int | str = "lyapunov"
