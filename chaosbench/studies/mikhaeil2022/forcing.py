@@ -1,0 +1,116 @@
+"""Part 1: reconstruction quality vs the sparse-teacher-forcing interval ``tau``.
+
+Mikhaeil et al. (2022) find the quality of STF-trained reconstructions U-shaped in ``tau`` with
+its optimum near the predictability time ``tau_pred = ln 2 / (lambda_max dt)`` steps. Here
+``tau`` runs log-spaced from 1 to ``max_tau_factor x tau_pred`` (``tau_pred`` itself included),
+plus one BPTT point. So that a long interval really means a long free run, the training window
+grows with ``tau`` (:func:`window`: at least two intervals per window) while the batch shrinks,
+keeping the number of sequence steps per gradient update the same for every ``tau``.
+
+Each seed is scored by evaluation protocol v1 (``chaosbench.harness.evaluate``): a free run
+from the first test state, transient discarded, D_stsp and D_H against the test series (a
+non-finite run scores each metric's documented worst value), and its ``lambda_max``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from chaosbench.harness.evaluate import EvalSettings, evaluate, reference
+from chaosbench.models import checkpoint
+from chaosbench.studies.cache import Entry
+from chaosbench.studies.mikhaeil2022 import common
+from chaosbench.studies.mikhaeil2022.settings import StudySettings
+from chaosbench.training import lyapunov_tau, tau_pred_steps
+
+PART = "forcing"
+SCORED = ("d_stsp", "d_h", "lambda_max_gen", "valid_time", "pe20")
+
+
+def tau_grid(lambda_max: float, dt: float, n: int, max_factor: float) -> list[int]:
+    """Distinct integer ``tau`` from 1 to ``ceil(max_factor tau_pred)``, log-spaced, increasing.
+
+    The STF rule's own ``tau`` (:func:`chaosbench.training.lyapunov_tau`) is always included.
+    """
+    top = math.ceil(max_factor * tau_pred_steps(lambda_max, dt))
+    grid = {int(round(t)) for t in np.geomspace(1, top, n)} | {1, top, lyapunov_tau(lambda_max, dt)}
+    return sorted(grid)
+
+
+def window(tau: int | None, min_seq_len: int, steps_per_update: int) -> dict[str, int]:
+    """``seq_len = max(min_seq_len, 2 tau)`` and ``batch_size = max(1, round(steps / seq_len))``.
+
+    ``tau = None`` (BPTT) takes the shortest window.
+    """
+    seq_len = max(min_seq_len, 2 * tau) if tau is not None else min_seq_len
+    return {"seq_len": seq_len, "batch_size": max(1, round(steps_per_update / seq_len))}
+
+
+def run_label(regime: str, tau: int | None) -> str:
+    """``bptt`` or ``stf-tau<tau>``: how a configuration is named in folders and tables."""
+    return "bptt" if regime == "bptt" else f"stf-tau{tau}"
+
+
+def configurations(settings: StudySettings, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(label, training config) of every run on dataset ``name``: BPTT, then each ``tau``."""
+    ds, part = common.dataset(name), settings.forcing
+    taus = [None, *tau_grid(ds.lambda_max, ds.dt, part.n_tau, part.max_tau_factor)]
+    out = []
+    for tau in taus:
+        regime = {"name": "bptt"} if tau is None else {"name": "stf", "tau": tau}
+        win = window(tau, part.min_seq_len, part.steps_per_update)
+        config = common.training_config(settings, name, regime, settings.seeds, part.budget, win)
+        config["evaluation"] = asdict(part.evaluation)
+        out.append((f"{name}-{run_label(regime['name'], tau)}", config))
+    return out
+
+
+def run(settings: StudySettings, root: Path, progress: bool) -> list[tuple[Entry, dict[str, Any]]]:
+    """Train and score every configuration not cached yet; (entry, result) of all of them."""
+    todo = [item for name in settings.forcing.datasets for item in configurations(settings, name)]
+    done = []
+    for label, config in tqdm(todo, desc="part 1: tau", disable=not progress, unit="config"):
+        entry = Entry(root, PART, label, config)
+        result = entry.load()
+        if result is None:
+            result = entry.save(_train_and_score(entry, config, progress))
+        done.append((entry, result))
+    return done
+
+
+def _train_and_score(entry: Entry, config: dict[str, Any], progress: bool) -> dict[str, Any]:
+    ds = common.dataset(config["dataset"]["name"])
+    fitted = common.train(config, progress=progress)
+    ref, evaluation = reference(ds), EvalSettings(**config["evaluation"])
+    seeds = []
+    for seed, member, diverged in zip(fitted.seeds, fitted.members, fitted.diverged, strict=True):
+        outcome = evaluate(member, ds, evaluation, ref)
+        checkpoint.save(member, entry.dir / f"seed{seed}")
+        status = "diverged" if diverged and outcome.status == "ok" else outcome.status
+        scores = {k: _float(outcome.metrics.get(k)) for k in SCORED}
+        seeds.append({"seed": seed, "status": status, "reason": outcome.reason, "train_diverged": diverged,
+                      **scores})  # fmt: skip
+    tau = config["regime"].get("tau")
+    return {
+        "dataset": ds.name,
+        "regime": config["regime"]["name"],
+        "label": run_label(config["regime"]["name"], tau),
+        "tau": tau,
+        "tau_over_pred": tau / ds.tau_pred_steps if tau is not None else None,
+        "seq_len": config["training"]["seq_len"],
+        "batch_size": config["training"]["batch_size"],
+        "seeds": seeds,
+        "wall_time": fitted.wall_time,
+        "updates": fitted.updates,
+        "steps_per_second": fitted.steps_per_second,
+    }
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
