@@ -198,3 +198,13 @@ def test_gradient_rows_classify_and_measure_growth():
     assert rows[0]["growth"] == pytest.approx(1e3) and rows[1]["growth"] == pytest.approx(1.0)
     checks = findings.gradient_checks(rows)
     assert checks["n_chaotic_diverging"] == 1 and checks["n_regular_bounded"] == 1
+
+
+def test_forcing_checks_find_the_optimum_and_refuse_a_flat_curve():
+    rows = [{"tau": None, "d_stsp": 14.0, "d_h": 1.0}] + [
+        {"tau": t, "tau_over_pred": t / 76, "d_stsp": d, "d_h": 1.0}
+        for t, d in ((1, 14.0), (76, 3.0), (760, 9.0))
+    ]
+    d_stsp, d_h = findings.forcing_checks(rows)
+    assert d_stsp["best_tau"] == 76 and d_stsp["near"] and d_stsp["u_shape"] and d_stsp["beats_bptt"]
+    assert d_h["flat"] and not d_h["near"] and not d_h["beats_bptt"]

@@ -3,7 +3,8 @@
 Each ``*_rows`` function tabulates a part; each ``*_checks`` function compares it with a finding
 of the papers and says, per check, whether the numbers agree. The thresholds are fixed here:
 
-- *near tau_pred*: the optimal ``tau`` lies within a factor :data:`NEAR` of ``tau_pred``;
+- *near tau_pred*: the optimal ``tau`` lies within a factor :data:`NEAR` of ``tau_pred`` (when
+  all ``tau`` score the same to within :data:`FLAT`, there is no optimum and this fails);
 - *U-shape*: the medians at the smallest and at the largest ``tau`` both exceed the optimum's;
 - a model is *chaotic* when ``lambda_max > CHAOS_TOL x`` the dataset's ``lambda_max``, else
   stable or cyclic; its gradient norm *diverges* when it grows by more than :data:`GROWS` from
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 NEAR = 3.0
+FLAT = 1e-3  # STF medians spanning less than this fraction of the best: no optimum to locate
 CHAOS_TOL = 0.05
 GROWS = 10.0
 BOUNDED = 2.0
@@ -66,9 +68,10 @@ def forcing_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         best = stf[int(np.argmin(values))]
         ratio = best["tau_over_pred"]
+        flat = max(values) - min(values) <= FLAT * max(abs(best[key]), 1e-12)
         checks.append({
-            "metric": label, "best_tau": best["tau"], "best_ratio": ratio, "best": best[key],
-            "near": 1.0 / NEAR <= ratio <= NEAR,
+            "metric": label, "best_tau": best["tau"], "best_ratio": ratio, "best": best[key], "flat": flat,
+            "near": not flat and 1.0 / NEAR <= ratio <= NEAR,
             "u_shape": stf[0][key] > best[key] and stf[-1][key] > best[key],
             "first": stf[0][key], "last": stf[-1][key],
             "bptt": bptt[key] if bptt else math.nan,

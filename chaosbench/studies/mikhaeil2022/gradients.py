@@ -91,7 +91,7 @@ def run(
     done = []
     for source, result, seed, damp in tqdm(todo, desc="part 2: gradients", disable=not progress, unit="model"):
         label = f"{result['dataset']}-{result['label']}-seed{seed}" + ("-damped" if damp else "")
-        config = {"source": source.key, "seed": seed, "damped": damp, **asdict(part),
+        config = {"source": source.key, "member_seed": seed, "damped": damp, "settings": asdict(part),
                   "device": str(resolve_device(settings.device))}  # fmt: skip
         entry = Entry(root, PART, label, config)
         cached = entry.load()

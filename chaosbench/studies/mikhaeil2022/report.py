@@ -103,6 +103,14 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], figure: str | None)
               r["failed"], r["d_stsp"], r["d_h"], r["lambda_max_gen"], r["wall_time"]] for r in rows],
         )  # fmt: skip
         for c in findings.forcing_checks(rows):
+            if c["flat"]:
+                out.append(
+                    f"- {c['metric']}: every tau scores the same ({_num(c['best'])}, to within "
+                    f"{_num(findings.FLAT)} relative): there is no optimum, so an optimum near "
+                    f"tau_pred {_agree(False)} with the paper; best STF better than BPTT "
+                    f"({_num(c['bptt'])}): {_agree(c['beats_bptt'])}."
+                )
+                continue
             out.append(
                 f"- {c['metric']}: the optimum is at tau = {c['best_tau']} = {_num(c['best_ratio'])} "
                 f"tau_pred ({c['metric']} {_num(c['best'])}). Optimum within a factor "
