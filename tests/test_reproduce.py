@@ -146,9 +146,9 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     files = _cache_files(out)
     parts = {p.parent.parent.name for p in files}
     assert parts == {"forcing", "gradients", "training_spectrum"}
-    # 2 datasets x (BPTT + 4 taus); 2 sources x 2 seeds x (trained, damped); 2 regimes
+    # 2 datasets x (BPTT + 4 taus); 5 lorenz63 configurations x 2 seeds x (trained, damped)
     assert len([p for p in files if "forcing" in p.parts]) == 10
-    assert len([p for p in files if "gradients" in p.parts]) == 8
+    assert len([p for p in files if "gradients" in p.parts]) == 20
     doc = json.loads(next(p for p in files if "stf-tau76" in str(p)).read_text())
     assert doc["config"]["training"]["seq_len"] == 200 and doc["result"]["tau"] == 76
     assert {s["seed"] for s in doc["result"]["seeds"]} == {0, 1}

@@ -4,8 +4,9 @@ Mikhaeil et al. (2022, theorems 1-3): for an RNN whose orbits are stable or cycl
 a loss over ``T`` free-running steps stays bounded as ``T`` grows; for a chaotic RNN (largest
 Lyapunov exponent ``lambda_max > 0``) it diverges, growing exponentially in ``T``.
 
-The models: part 1's members on ``gradients.dataset`` trained with STF at ``tau = tau_pred``
-and with BPTT, each also as a *damped copy* with ``A`` and ``W1`` scaled by ``damping``
+The models: every member part 1 trained on ``gradients.dataset`` (each ``tau`` and BPTT, so that
+models which came out chaotic and models which did not are both at hand), each also as a *damped
+copy* with ``A`` and ``W1`` scaled by ``damping``
 (``z' = c A z + c W1 relu(W2 z + h2) + h1``: at every state its Jacobian is ``c`` times the
 original's at the same activation pattern, which pushes the spectrum towards stability). Every
 model is classified by the sign of its own ``lambda_max``, measured by the QR method.
@@ -30,7 +31,7 @@ from chaosbench.models import checkpoint
 from chaosbench.studies.cache import Entry
 from chaosbench.studies.mikhaeil2022 import common
 from chaosbench.studies.mikhaeil2022.settings import StudySettings
-from chaosbench.training import lyapunov_tau, resolve_device
+from chaosbench.training import resolve_device
 from chaosbench.training.loop import Rollout
 
 PART = "gradients"
@@ -72,13 +73,8 @@ def damped(model: nn.Module, factor: float) -> nn.Module:
 
 
 def sources(settings: StudySettings, forcing: list[tuple[Entry, dict[str, Any]]]) -> list[tuple[Entry, dict[str, Any]]]:
-    """Part 1's entries whose members this part uses: STF at ``tau_pred`` and BPTT."""
-    ds = common.dataset(settings.gradients.dataset)
-    tau = lyapunov_tau(ds.lambda_max, ds.dt)
-    return [
-        (entry, result) for entry, result in forcing
-        if result["dataset"] == ds.name and (result["regime"] == "bptt" or result["tau"] == tau)
-    ]  # fmt: skip
+    """Part 1's entries whose members this part uses: every configuration on its dataset."""
+    return [(entry, result) for entry, result in forcing if result["dataset"] == settings.gradients.dataset]
 
 
 def run(

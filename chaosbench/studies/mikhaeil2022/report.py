@@ -131,7 +131,7 @@ def _gradients(results: Sequence[dict[str, Any]], settings: Mapping[str, Any], f
     rows = findings.gradient_rows(results, ds.lambda_max, ds.dt)
     out = [
         "## 2. Gradient norms vs sequence length", "",
-        f"Models: the part-1 members on {ds.name} trained with STF at tau = tau_pred and with BPTT, "
+        f"Models: every member trained in part 1 on {ds.name} (each tau and BPTT), "
         f"and *damped* copies of each with `A` and `W1` scaled by {part['damping']} (at every state "
         "the damped map's Jacobian is that factor times the original's at the same activation "
         "pattern). Each model's `lambda_max` (per time unit) is measured by the QR method "
