@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import operator
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from chaosbench import data
 from chaosbench.cli import main
+from chaosbench.data.store import data_dir
 from chaosbench.errors import ChaosbenchError, UnknownNameError
 from chaosbench.harness import runner, suites
 from chaosbench.harness.evaluate import EvalSettings, Reference, artifacts, evaluate
@@ -31,7 +33,7 @@ TINY = {
     "models": [{"name": "shplrnn", "params": {"hidden_dim": 8}},
                {"name": "esn", "params": {"n_units": 40, "washout": 100, "max_train": 3000}}],
     "regimes": ["bptt", {"name": "stf", "tau": 5}],
-    "training": {"batch_size": 4, "seq_len": 20},
+    "training": {"batch_size": 4, "seq_len": 20, "lr": 1e-3},  # small steps: metrics stay smooth in the parameters
     "evaluation": {"n_test": 3000, "transient": 50, "lyapunov_inits": 2, "lyapunov_steps": 50},
 }  # fmt: skip
 
@@ -211,6 +213,28 @@ def test_rerun_skips_everything(finished: tuple[suites.Suite, Path, runner.RunSu
     monkeypatch.setattr(runner, "execute_unit", no_training)
     summary = run(suite, results)
     assert summary.computed == 0 and summary.skipped == 6 and summary.tables == {}
+
+
+def test_validate_against_the_suite_checks_completeness_and_dataset_hashes(
+    finished: tuple[suites.Suite, Path, runner.RunSummary], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:  # fmt: skip
+    _, results, _ = finished
+    suite_file = str(results.parent / "suite.yaml")
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    assert main(["validate", str(copy), "--suite", suite_file]) == 0
+    assert f"all records valid, complete for suite {suite_file}" in capsys.readouterr().out
+    missing = copy / "lorenz63" / "esn" / "none" / "seed1.json"
+    missing.unlink()
+    assert main(["validate", str(copy), "--suite", suite_file]) == 1
+    assert f"{missing}: missing record of" in capsys.readouterr().out
+    # a suite whose dataset has other arrays than the records were made from
+    other = tmp_path / "data"
+    shutil.copytree(data_dir(), other)
+    manifest = (other / "MANIFEST").read_text().replace(data.load("lorenz63").sha256, "0" * 64)
+    (other / "MANIFEST").write_text(manifest)
+    assert main(["validate", str(copy), "--suite", suite_file, "--data-dir", str(other)]) == 1
+    assert "differs from the manifest's 000000000000..." in capsys.readouterr().out
 
 
 def test_corrupt_record_is_reported_and_recomputed(finished: tuple[suites.Suite, Path, runner.RunSummary],

@@ -130,7 +130,7 @@ def test_solo_fit_equals_a_plain_pytorch_loop(lorenz) -> None:
     """The loop is textbook STF: RAdam, exponential lr decay, clipping, forced every tau steps."""
     budget, tau, clip = 15, 5, 0.5
     res = fit(Tiny, lorenz, 0.01, {"name": "stf", "tau": tau}, seeds=[4], budget=budget,
-              grad_clip=clip, **SMALL)
+              grad_clip=clip, lr=1e-3, **SMALL)
     torch.manual_seed(4)
     model = Tiny(3)
     optimizer = torch.optim.RAdam(model.parameters(), lr=1e-3)

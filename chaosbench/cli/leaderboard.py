@@ -17,14 +17,32 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from chaosbench.harness.validate import validate
 
-    problems = validate(args.path)
+    expected, manifest = _suite_expectations(args) if args.suite else (None, None)
+    problems = validate(args.path, expected=expected, manifest=manifest)
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s) in {args.path}")
         return 1
-    print(f"{args.path}: all records valid")
+    print(f"{args.path}: all records valid" + (f", complete for suite {args.suite}" if args.suite else ""))
     return 0
+
+
+def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """Every record key of the suite, and the sha256 each of its datasets must carry: the
+    manifest's for frozen datasets, the recording's own for empirical ones."""
+    from chaosbench.data.store import data_dir, read_manifest, sha256_file
+    from chaosbench.harness import suites
+
+    suite = suites.load(args.suite, args.data_dir)
+    frozen = read_manifest(data_dir(args.data_dir))
+    manifest = {}
+    for entry in suite.datasets:
+        if entry.empirical:
+            manifest[entry.name] = sha256_file(entry.paths(args.data_dir_external)[0])
+        elif f"{entry.name}.npz" in frozen:
+            manifest[entry.name] = frozen[f"{entry.name}.npz"]
+    return suite.record_keys(), manifest
 
 
 def register(sub: Any) -> None:
@@ -46,4 +64,9 @@ def register(sub: Any) -> None:
     )
     check.add_argument("path", nargs="?", default="leaderboard/results", metavar="PATH",
                        help="record directory or file (default: %(default)s)")  # fmt: skip
+    check.add_argument("--suite", default=None,
+                       help="also require every record of this suite and its datasets' sha256")
+    check.add_argument("--data-dir", default=None, help="frozen datasets (default: the shipped ones)")
+    check.add_argument("--data-dir-external", default=None,
+                       help="folder that relative empirical dataset files are read from")
     check.set_defaults(func=_validate)

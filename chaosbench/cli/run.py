@@ -12,7 +12,7 @@ import yaml
 from chaosbench.errors import ChaosbenchError
 
 RECORD_DIR = Path("leaderboard") / "results"
-UNITS_PER_WORKER = 4  # a worker process starts in seconds: worth it from a few units on
+UNITS_PER_WORKER = 2  # a worker process starts in seconds: worth it from two units on
 
 
 def _names(text: str) -> list[str]:

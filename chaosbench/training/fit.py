@@ -68,7 +68,7 @@ def fit(
     budget: int,
     batch_size: int = 16,
     seq_len: int = 200,
-    lr: float = 1e-3,
+    lr: float = 3e-2,
     optimizer: str = "radam",
     grad_clip: float | None = 10.0,
     lr_decay: float = 0.1,
