@@ -155,7 +155,7 @@ def _parameters(model: Any) -> list[torch.Tensor]:
 
 def _analytic_model_step(model: Any) -> Step:
     def step(z: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return model.step(z), model.jacobian(z) @ q
+        return model.step(z), model.jacobian(z).to(q.dtype) @ q
 
     return step
 
@@ -167,7 +167,8 @@ def _jvp_model_step(model: Any) -> Step:
         def push(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return torch.func.jvp(model.step, (z,), (v,))
 
-        return torch.func.vmap(push, in_dims=-1, out_dims=(None, -1))(q)
+        z1, q1 = torch.func.vmap(push, in_dims=-1, out_dims=(None, -1))(q.to(z.dtype))
+        return z1, q1.to(q.dtype)
 
     return step
 
@@ -177,6 +178,6 @@ def _jacrev_model_step(model: Any) -> Step:
     jac = torch.func.vmap(torch.func.jacrev(model.step))
 
     def step(z: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return model.step(z), jac(z) @ q
+        return model.step(z), jac(z).to(q.dtype) @ q
 
     return step
