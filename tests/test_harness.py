@@ -16,7 +16,7 @@ import yaml
 
 from chaosbench import data
 from chaosbench.cli import main
-from chaosbench.data.store import data_dir
+from chaosbench.data.store import data_dir, sha256_file
 from chaosbench.errors import ChaosbenchError, UnknownNameError
 from chaosbench.harness import runner, suites
 from chaosbench.harness.evaluate import EvalSettings, Reference, artifacts, evaluate
@@ -24,6 +24,7 @@ from chaosbench.harness.executors import LocalExecutor, make
 from chaosbench.harness.records import RecordKey, RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
 from chaosbench.metrics import power_spectrum_distance, prediction_error, state_space_divergence
+from chaosbench.training import lyapunov_tau
 
 TINY = {
     "name": "tiny",
@@ -362,6 +363,25 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
     assert card["hyperparameters"]["hidden_dim"] == 8 and card["n_parameters_at_obs_dim_3"] == 3 + 2 * 3 * 8 + 3 + 8
     assert "Hess" in card["citation"] and card["eval_protocol"] == "1"
     assert (tmp_path / "my_plrnn" / "LEADERBOARD.md").is_file()
+
+
+def test_empirical_track_on_the_real_ecg(tmp_path: Path, external: Path) -> None:
+    """The ECG recording from a user-named folder: tau from the series' own lambda_max estimate,
+    the record carries the file's sha256, and ``validate --suite`` checks it against the file."""
+    entry = {"name": "ecg", "file": "gtf_ECG_pecuzal_5d_train.npy", "test_file": "gtf_ECG_pecuzal_5d_test.npy",
+             "dt": 1.0}  # fmt: skip
+    suite_file = write_suite(tmp_path, datasets=[entry], models=TINY["models"][:1], seeds=[0],
+                             regimes=[{"name": "stf", "tau": "lyapunov"}])  # fmt: skip
+    results = tmp_path / "results"
+    run(suites.load(suite_file), results, context=RunContext("tiny", external_dir=str(external)))
+    (record,) = RecordStore(results).iter_records()
+    assert record.status in ("ok", "diverged"), record.reason
+    assert record.dataset_sha256 == sha256_file(external / entry["file"])
+    lam = record.config["dataset"]["lambda_max"]
+    assert record.config["dataset"]["lambda_max_source"] == "timeseries" and lam > 0
+    assert record.config["regime"]["tau"] == lyapunov_tau(lam, 1.0)
+    args = ["validate", str(results), "--suite", str(suite_file), "--data-dir-external", str(external)]
+    assert main(args) == 0
 
 
 def test_empirical_dataset_entry(tmp_path: Path, lorenz: data.Dataset) -> None:
