@@ -202,8 +202,8 @@ def test_gradient_rows_classify_and_measure_growth():
 
 def test_forcing_checks_find_the_optimum_and_refuse_a_flat_curve():
     rows = [{"tau": None, "d_stsp": 14.0, "d_h": 1.0}] + [
-        {"tau": t, "tau_over_pred": t / 76, "d_stsp": d, "d_h": 1.0}
-        for t, d in ((1, 14.0), (76, 3.0), (760, 9.0))
+        {"tau": t, "tau_over_pred": t / 76, "d_stsp": d, "d_h": h}
+        for t, d, h in ((1, 14.0, 1.0), (76, 3.0, 1.0 - 1e-7), (760, 9.0, 1.0))  # D_H: all at the worst
     ]
     d_stsp, d_h = findings.forcing_checks(rows)
     assert d_stsp["best_tau"] == 76 and d_stsp["near"] and d_stsp["u_shape"] and d_stsp["beats_bptt"]

@@ -75,7 +75,8 @@ def forcing_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "u_shape": stf[0][key] > best[key] and stf[-1][key] > best[key],
             "first": stf[0][key], "last": stf[-1][key],
             "bptt": bptt[key] if bptt else math.nan,
-            "beats_bptt": bool(bptt) and best[key] < bptt[key],
+            # by more than rounding: equal scores (e.g. all at the worst value) do not count
+            "beats_bptt": bool(bptt) and best[key] < bptt[key] - FLAT * abs(bptt[key]),
         })  # fmt: skip
     return checks
 
