@@ -216,6 +216,18 @@ def test_rerun_skips_everything(finished: tuple[suites.Suite, Path, runner.RunSu
     assert summary.computed == 0 and summary.skipped == 6 and summary.tables == {}
 
 
+def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The shipped smoke suite as a user runs it: records, tables, complete and valid."""
+    results = tmp_path / "results"
+    assert main(["run", "--suite", "smoke", "--results", str(results), "--no-progress"]) == 0
+    assert main(["validate", str(results), "--suite", "smoke"]) == 0
+    assert "complete for suite smoke" in capsys.readouterr().out
+    records = list(RecordStore(results).iter_records())
+    assert len(records) == len(suites.load("smoke").record_keys())
+    assert all(r.status in ("ok", "diverged") for r in records), [(r.key, r.reason) for r in records]
+    assert (tmp_path / "LEADERBOARD.md").is_file() and (tmp_path / "index.html").is_file()
+
+
 def test_validate_against_the_suite_checks_completeness_and_dataset_hashes(
     finished: tuple[suites.Suite, Path, runner.RunSummary], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:  # fmt: skip
