@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+MAX_LISTED = 50  # problems printed one per line; the rest are counted
+
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from chaosbench.leaderboard import write_leaderboard
@@ -19,8 +21,10 @@ def _validate(args: argparse.Namespace) -> int:
 
     expected, manifest = _suite_expectations(args) if args.suite else (None, None)
     problems = validate(args.path, expected=expected, manifest=manifest)
-    for problem in problems:
+    for problem in problems[:MAX_LISTED]:
         print(problem)
+    if len(problems) > MAX_LISTED:
+        print(f"... and {len(problems) - MAX_LISTED} more")
     if problems:
         print(f"{len(problems)} problem(s) in {args.path}")
         return 1
