@@ -14,3 +14,9 @@ class UnknownNameError(ChaosbenchError, KeyError):
 
 class IntegrityError(ChaosbenchError):
     """A file whose content does not match its recorded sha256 (corrupt or tampered)."""
+
+
+def first_line(err: BaseException | str) -> str:
+    """The first line of an error's message (its type name when the message is empty)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chaosbench.errors import ChaosbenchError
+from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.harness.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 
 EVAL_PROTOCOL_VERSION = "1"
@@ -235,7 +235,7 @@ def _series_exponent(x: np.ndarray, dt: float) -> tuple[np.ndarray, str | None]:
     try:
         return np.array([series_lambda_max(x, dt)]), None
     except ChaosbenchError as err:
-        return np.array([np.nan]), str(err).strip().splitlines()[0]
+        return np.array([np.nan]), first_line(err)
 
 
 def model_spectrum(model: torch.nn.Module, test: np.ndarray, n_exponents: int, settings: EvalSettings) -> np.ndarray:

@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from chaosbench.errors import ChaosbenchError
+from chaosbench.errors import ChaosbenchError, first_line
 
 U = TypeVar("U")
 UnitFn = Callable[[Any, Any], list[str]]
@@ -123,7 +123,7 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=self.workers, _node_ip_address="127.0.0.1", **common)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise ChaosbenchError(f"cannot start or reach Ray ({str(err).strip().splitlines()[0]})") from None
+            raise ChaosbenchError(f"cannot start or reach Ray ({first_line(err)})") from None
         return True
 
     def _result(self, ref: Any) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chaosbench.errors import ChaosbenchError
+from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.lyapunov.qr import Step, benettin
 from chaosbench.lyapunov.quantities import Predictability, kaplan_yorke_dimension, predictability_time
 from chaosbench.lyapunov.targets import JacobianMode, Target, resolve
@@ -204,7 +204,7 @@ def _working_step(tgt: Target, x: torch.Tensor, q: torch.Tensor) -> tuple[str, S
             if method == "jvp":  # an operation without a forward-mode derivative: try reverse mode
                 errors.append(f"{method}: {err}")
                 continue
-            raise ChaosbenchError(f"{tgt.name}: step or Jacobian failed on states of shape {tuple(x.shape)}: {_first_line(err)}") from None
+            raise ChaosbenchError(f"{tgt.name}: step or Jacobian failed on states of shape {tuple(x.shape)}: {first_line(err)}") from None
         if tuple(x1.shape) != tuple(x.shape) or tuple(q1.shape) != tuple(q.shape):
             raise ChaosbenchError(
                 f"{tgt.name}: a step must map states (B, M) = {tuple(x.shape)} to the same shape and the "
@@ -212,7 +212,7 @@ def _working_step(tgt: Target, x: torch.Tensor, q: torch.Tensor) -> tuple[str, S
                 f"basis of shape {tuple(q1.shape)}"
             )
         return method, step
-    raise ChaosbenchError(f"{tgt.name}: no way to compute its Jacobian ({'; '.join(map(_first_line, errors))})")
+    raise ChaosbenchError(f"{tgt.name}: no way to compute its Jacobian ({'; '.join(map(first_line, errors))})")
 
 
 def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
@@ -228,8 +228,6 @@ def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
     return threads if tgt.device.type == "cpu" and method == "analytic" and wide else 1
 
 
-def _first_line(err: Any) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def _resolved(per_step: np.ndarray, renorm_every: int, dtype: torch.dtype) -> tuple[int, str]:
