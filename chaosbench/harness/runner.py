@@ -14,7 +14,6 @@ evaluation time.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -180,23 +179,10 @@ def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
     raises gives ``failed`` records; a :class:`ChaosbenchError` while setting up training (a
     configuration problem, not a model outcome) propagates and stops the run.
     """
-    import torch
+    from chaosbench.training import cpu_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(context.threads)
-    try:
-        with _blas_threads(context.threads):
-            return _execute(unit, context)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own thread count
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+    with cpu_threads(context.threads):
+        return _execute(unit, context)
 
 
 def _execute(unit: WorkUnit, context: RunContext) -> list[str]:

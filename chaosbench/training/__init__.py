@@ -7,7 +7,7 @@ model; ``regimes`` is the registry of regimes (``make("stf", tau=10)``) and
 """
 
 from chaosbench.training.defaults import regime_defaults
-from chaosbench.training.devices import resolve_device
+from chaosbench.training.devices import cpu_threads, resolve_device
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.fit import FitResult, TrainedLatentModel, as_evaluable, fit
 from chaosbench.training.loop import Callback, TrainSettings
@@ -38,6 +38,7 @@ __all__ = [
     "TrainSettings",
     "TrainedLatentModel",
     "as_evaluable",
+    "cpu_threads",
     "fit",
     "from_config",
     "lyapunov_tau",
