@@ -99,6 +99,51 @@ def test_vmap_over_stacked_models_equals_each_model(name: str) -> None:
     assert not torch.equal(models[0].step(z), models[1].step(z))  # the seeds really differ
 
 
+STACKED = ["plrnn", "shplrnn", "clipped_shplrnn"]
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_native_ensemble_view_is_declared_by_the_plrnns(name: str) -> None:
+    assert cm.supports_stacked(small(name)) == (name in STACKED)
+
+
+@pytest.mark.parametrize("name", STACKED)
+def test_native_ensemble_view_equals_each_model(name: str) -> None:
+    models = [small(name, seed) for seed in range(3)]
+    params, _ = torch.func.stack_module_state(models)
+    view = models[0].stacked(params)
+    m = models[0].latent_dim
+    z, x = torch.randn(3, 4, m, dtype=torch.float64), torch.randn(3, 4, 3, dtype=torch.float64)
+    alpha = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)[:, None, None]
+    for method, args in (("step", (z,)), ("observe", (z,)), ("encode", (x,)),
+                         ("jacobian", (z,)), ("force", (z, x, alpha))):
+        each = [getattr(mod, method)(*(a[i] for a in args)) for i, mod in enumerate(models)]
+        torch.testing.assert_close(getattr(view, method)(*args), torch.stack(each),
+                                   rtol=1e-12, atol=1e-12, msg=method)
+
+
+def test_a_subclass_changing_step_falls_back_to_vmap() -> None:
+    class Damped(cm.ShPLRNN):
+        def step(self, z: torch.Tensor) -> torch.Tensor:
+            return 0.5 * super().step(z)
+
+    class Renamed(cm.ShPLRNN):
+        pass
+
+    assert not cm.supports_stacked(Damped(3)) and cm.supports_stacked(Renamed(3))
+
+
+def test_check_compares_the_native_view_with_each_model() -> None:
+    class WrongView(cm.ShPLRNN):
+        def stacked(self, params):
+            view = super().stacked(params)
+            view.h1 = view.h1 + 1.0
+            return view
+
+    report = cm.check(WrongView(3, hidden_dim=4))
+    assert report.problems == ["step of the native ensemble view stacked(params) differs from calling each model"]
+
+
 @pytest.mark.parametrize("name", ["plrnn", "shplrnn", "clipped_shplrnn", "dendplrnn"])
 def test_plrnn_force_replaces_observed_units_only(name: str) -> None:
     model = small(name)

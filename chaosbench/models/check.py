@@ -5,7 +5,8 @@ methods and attributes, output shapes, dtype and device, finiteness, determinism
 independence, gradients reaching the parameters, the analytic Jacobian against autograd, and
 that the methods run under ``torch.func.vmap`` over stacked parameters (the ensemble training
 path). An evaluable model is fitted on a short synthetic series with a tiny budget, then its
-generation is checked for shape, finiteness and reproducibility from the seed.
+generation is checked for shape, finiteness and reproducibility from the seed. A model declaring
+a native ensemble view (``stacked``) has that view compared with each member's own methods.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.models.contract import LatentModel, autograd_jacobian, call, has_analytic_jacobian
+from chaosbench.models.contract import (
+    LatentModel,
+    autograd_jacobian,
+    call,
+    has_analytic_jacobian,
+    supports_stacked,
+)
 
 BATCH_SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (2, 3))
 FAILED = object()  # what CheckReport.attempt returns when the call raised
@@ -206,7 +213,8 @@ def _check_jacobian(model: nn.Module, z: Tensor, report: CheckReport) -> None:
 
 def _check_ensemble(model: nn.Module, z: Tensor, x: Tensor, report: CheckReport) -> None:
     """The methods under ``torch.func.vmap`` over 2 stacked copies, each with its own inputs,
-    equal each copy's own call (the ensemble training path)."""
+    equal each copy's own call (the ensemble training path); so do the methods of the native
+    view ``stacked(params)`` when the model declares one."""
     copies = [copy.deepcopy(model) for _ in range(2)]
     with torch.no_grad():
         for p in copies[1].parameters():
@@ -214,25 +222,52 @@ def _check_ensemble(model: nn.Module, z: Tensor, x: Tensor, report: CheckReport)
     params, buffers = torch.func.stack_module_state(copies)
     state = {**params, **buffers}
     zs, xs = torch.stack([z, z.flip(0)]), torch.stack([x, x.flip(0)])
-    methods: list[tuple[str, tuple[Tensor, ...]]] = [
-        ("step", (zs,)), ("observe", (zs,)), ("encode", (xs,)), ("force", (zs, xs))
-    ]
-    if has_analytic_jacobian(model):
-        methods.append(("jacobian", (zs,)))
-    for method, args in methods:
-        def run(s: dict[str, Tensor], *a: Tensor, _m: str = method) -> Tensor:
-            return call(copies[0], s, _m, *a)
-
-        what = f"{method} under torch.func.vmap over stacked parameters"
-        batched = report.attempt(
-            f"{what} (needed to train seeds as one ensemble)", torch.func.vmap(run), state, *args
-        )
-        if batched is FAILED:
+    inputs = {"step": (zs,), "observe": (zs,), "encode": (xs,), "force": (zs, xs), "jacobian": (zs,)}
+    view = None
+    if supports_stacked(model):
+        view = report.attempt("stacked(params) over stacked parameters", copies[0].stacked, state)
+    native = view is not None and view is not FAILED
+    for method, args in inputs.items():
+        vmapped = method != "jacobian" or has_analytic_jacobian(model)
+        if not (vmapped or native):
             continue
         with torch.no_grad():
-            each = [getattr(c, method)(*(a[i] for a in args)) for i, c in enumerate(copies)]
-        report.expect(torch.allclose(batched, torch.stack(each), rtol=1e-5, atol=1e-6), what,
-                      f"{what} differs from calling each model")
+            each = torch.stack(
+                [_method(c, method)(*(a[i] for a in args)) for i, c in enumerate(copies)]
+            )
+        if vmapped:
+            def run(s: dict[str, Tensor], *a: Tensor, _m: str = method) -> Tensor:
+                return call(copies[0], s, _m, *a)
+
+            what = f"{method} under torch.func.vmap over stacked parameters"
+            _expect_members(report, what, "needed to train seeds as one ensemble",
+                            torch.func.vmap(run), (state, *args), each)
+        if native:
+            what = f"{method} of the native ensemble view stacked(params)"
+            _expect_members(report, what, "the ensemble's native training path",
+                            getattr(view, method, None), args, each)
+
+
+def _method(model: nn.Module, name: str) -> Callable[..., Tensor]:
+    """``model.<name>``; ``jacobian`` falls back to autograd."""
+    if name == "jacobian" and not has_analytic_jacobian(model):
+        return lambda z: autograd_jacobian(model, z)
+    return getattr(model, name)
+
+
+def _expect_members(
+    report: CheckReport, what: str, why: str, fn: Any, args: tuple[Any, ...], each: Tensor
+) -> None:
+    """``fn(*args)`` runs and equals ``each``, the members' own results stacked."""
+    if not callable(fn):
+        report.expect(False, what, f"{what} is missing ({why})")
+        return
+    batched = report.attempt(f"{what} ({why})", fn, *args)
+    if batched is FAILED:
+        return
+    same_shape = tuple(batched.shape) == tuple(each.shape)
+    ok = same_shape and torch.allclose(batched, each, rtol=1e-5, atol=1e-6)
+    report.expect(ok, what, f"{what} differs from calling each model")
 
 
 def _synthetic_series(obs_dim: int, length: int = 2000) -> np.ndarray:

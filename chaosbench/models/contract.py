@@ -14,6 +14,16 @@ All latent methods act on the last axis and accept any leading batch axes, inclu
 must be pure functions of their inputs and parameters (no in-place writes to inputs, no
 data-dependent Python branching, no ``.item()``), so that the training loop can run a whole
 ensemble of seeds through ``torch.func.vmap`` over stacked parameters (see :func:`call`).
+
+Optionally, a latent model evaluates such an ensemble natively, without ``vmap`` (whose dispatch
+overhead dominates on the small tensors of these models): ``stacked(params)`` takes its
+parameters and buffers stacked on a leading member axis ``E`` (``params[name]``: ``(E, ...)``, as
+``torch.func.stack_module_state`` gives) and returns an object of the :class:`StackedLatent`
+protocol, whose methods take and return tensors with one member and one batch axis ``(E, B,
+...)``. The training loop then uses it for every ensemble size, a single seed included.
+:func:`supports_stacked` only trusts a ``stacked`` defined at or below every latent method it
+mirrors, so a subclass that changes ``step`` (say) without its own ``stacked`` falls back to
+``vmap``; ``chaosbench.models.check`` compares the view with each member's own methods.
 """
 
 from __future__ import annotations
@@ -156,6 +166,41 @@ def as_start(x0: Any, obs_dim: int, n_steps: Any, owner: str) -> np.ndarray:
     x = np.asarray(x0, dtype=np.float64)
     check_start(x.shape, obs_dim, n_steps, owner)
     return x
+
+
+class StackedLatent(Protocol):
+    """``E`` latent models evaluated together: every tensor leads with the member axis ``E``.
+
+    States are ``(E, B, M)``, observations ``(E, B, N)``, Jacobians ``(E, B, M, M)``; ``alpha``
+    broadcasts against ``(E, B, 1)``. Member ``i`` of each output equals the model with the
+    parameters ``params[name][i]`` applied to member ``i`` of the inputs.
+    """
+
+    def step(self, z: Tensor) -> Tensor: ...
+
+    def observe(self, z: Tensor) -> Tensor: ...
+
+    def encode(self, x: Tensor) -> Tensor: ...
+
+    def force(self, z: Tensor, x: Tensor, alpha: float | Tensor = 1.0) -> Tensor: ...
+
+    def jacobian(self, z: Tensor) -> Tensor: ...
+
+
+STACKED_METHODS = ("step", "observe", "encode", "force", "jacobian")
+
+
+def supports_stacked(model: nn.Module) -> bool:
+    """Whether ``model.stacked`` exists and no latent method is overridden below its definition."""
+    mro = type(model).__mro__
+    owner = next((c for c in mro if "stacked" in vars(c)), None)
+    if owner is None or not callable(vars(owner)["stacked"]):
+        return False
+    return all(
+        issubclass(owner, next(c for c in mro if name in vars(c)))
+        for name in STACKED_METHODS
+        if any(name in vars(c) for c in mro)
+    )
 
 
 def has_analytic_jacobian(model: nn.Module) -> bool:

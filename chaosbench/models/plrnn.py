@@ -6,10 +6,15 @@ free. ``encode(x) = [x, L x]`` with a learnable ``L`` initialised at zero gives 
 initial condition. Initialisations follow the published reference implementations: ``A`` (and
 ``W`` where present) from a normalised positive-definite matrix (Talathi & Vartak 2016), the
 shallow layers uniform in ``+-1/sqrt(fan_in)``, biases at zero.
+
+PLRNN and shallow PLRNN (plain and clipped) also evaluate an ensemble natively (``stacked``, see
+:mod:`chaosbench.models.contract`): the same maps with batched matrix products over the member
+axis, parameters reshaped once per call and biases fused into the products (``baddbmm``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -52,6 +57,81 @@ class ObservedFirstUnits(LatentModel):
         return torch.cat([observed, z[..., n:]], dim=-1)
 
 
+class StackedObservedFirstUnits:
+    """The ensemble view shared by :class:`ObservedFirstUnits` models (states ``(E, B, M)``)."""
+
+    def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
+        self.obs_dim = obs_dim
+        self.L_T = params["L"].mT
+
+    def observe(self, z: Tensor) -> Tensor:
+        return z[..., : self.obs_dim]
+
+    def encode(self, x: Tensor) -> Tensor:
+        return torch.cat([x, torch.bmm(x, self.L_T)], dim=-1)
+
+    def force(self, z: Tensor, x: Tensor, alpha: float | Tensor = 1.0) -> Tensor:
+        """As :meth:`ObservedFirstUnits.force`, without the concatenation when all units are
+        observed (it runs at every forced step)."""
+        n = self.obs_dim
+        observed = (1 - alpha) * z[..., :n] + alpha * x
+        if z.shape[-1] == n:
+            return observed
+        return torch.cat([observed, z[..., n:]], dim=-1)
+
+
+class StackedPLRNN(StackedObservedFirstUnits):
+    """:class:`PLRNN` over a leading member axis: ``A`` ``(E, M)``, ``W`` ``(E, M, M)``."""
+
+    def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
+        super().__init__(obs_dim, params)
+        self.A = params["A"][:, None]
+        self.W = _offdiag(params["W"])
+        self.W_T = self.W.mT
+        self.h = params["h"][:, None]
+
+    def step(self, z: Tensor) -> Tensor:
+        return torch.baddbmm(torch.addcmul(self.h, self.A, z), torch.relu(z), self.W_T)
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        active = (z > 0).to(z.dtype)
+        return torch.diag_embed(self.A) + self.W[:, None] * active[..., None, :]
+
+
+class StackedShPLRNN(StackedObservedFirstUnits):
+    """:class:`ShPLRNN` over a leading member axis: ``W1`` ``(E, M, H)``, ``W2`` ``(E, H, M)``."""
+
+    def __init__(self, obs_dim: int, clip: bool, params: Mapping[str, Tensor]) -> None:
+        super().__init__(obs_dim, params)
+        self.clip = clip
+        self.A = params["A"][:, None]
+        self.W1, self.W2 = params["W1"], params["W2"]
+        self.W1_T, self.W2_T = self.W1.mT, self.W2.mT
+        self.h1, self.h2 = params["h1"][:, None], params["h2"][:, None]
+
+    def _hidden(self, z: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``W2 z + h2`` and, when clipped, ``W2 z``."""
+        if not self.clip:
+            return torch.baddbmm(self.h2, z, self.W2_T), None
+        pre = torch.bmm(z, self.W2_T)
+        return pre + self.h2, pre
+
+    def step(self, z: Tensor) -> Tensor:
+        hidden, pre = self._hidden(z)
+        phi = torch.relu(hidden)
+        if pre is not None:
+            phi = phi - torch.relu(pre)
+        return torch.baddbmm(torch.addcmul(self.h1, self.A, z), phi, self.W1_T)
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        hidden, pre = self._hidden(z)
+        slope = (hidden > 0).to(z.dtype)
+        if pre is not None:
+            slope = slope - (pre > 0).to(z.dtype)
+        w1_slope = self.W1[:, None] * slope[..., None, :]
+        return torch.diag_embed(self.A) + w1_slope @ self.W2[:, None]
+
+
 class PLRNN(ObservedFirstUnits):
     """``z' = A z + W relu(z) + h``, ``A`` diagonal, ``W`` off-diagonal (Koppe et al. 2019)."""
 
@@ -73,6 +153,9 @@ class PLRNN(ObservedFirstUnits):
     def jacobian(self, z: Tensor) -> Tensor:
         active = (z > 0).to(z.dtype)
         return torch.diag_embed(self.A) + _offdiag(self.W) * active[..., None, :]
+
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedPLRNN:
+        return StackedPLRNN(self.obs_dim, params)
 
 
 class ShPLRNN(ObservedFirstUnits):
@@ -117,6 +200,9 @@ class ShPLRNN(ObservedFirstUnits):
         if self.clip:
             slope = slope - (pre > 0).to(z.dtype)
         return torch.diag_embed(self.A) + (self.W1 * slope[..., None, :]) @ self.W2
+
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedShPLRNN:
+        return StackedShPLRNN(self.obs_dim, self.clip, params)
 
 
 class ClippedShPLRNN(ShPLRNN):

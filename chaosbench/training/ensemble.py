@@ -1,10 +1,21 @@
 """A batched ensemble: the models of several seeds with their parameters stacked on a leading axis.
 
 Training all seeds of one (model, regime, dataset) as one ensemble runs every tensor operation
-once for all of them (``torch.func.vmap`` over ``torch.func.functional_call``) instead of once
-per seed, which is the main speed lever on CPU and GPU alike. Member ``i`` is initialised exactly
-as a solo run with its seed: torch's global generator is seeded with that seed right before the
-factory builds it (the caller's generator state is restored afterwards).
+once for all of them instead of once per seed, which is the main speed lever on CPU and GPU
+alike. Two paths compute the members:
+
+- *native*: a model that declares ``stacked(params)`` (see :mod:`chaosbench.models.contract`;
+  the PLRNN and shallow PLRNNs do) returns a view whose methods broadcast over the leading
+  member axis ``E`` with batched matrix products. This is used for every ensemble size, one
+  seed included, so a seed runs the same operations alone or in any ensemble.
+- *vmap*, the fallback for every other model: ``torch.func.vmap`` over
+  ``torch.func.functional_call`` of the model itself (a single member skips ``vmap``). It costs
+  ~14 us of dispatch per operation, more than the arithmetic on these small tensors.
+
+The two paths compute the same maps up to floating-point reordering (``tests/test_training.py``
+pins the tolerance). Member ``i`` is initialised exactly as a solo run with its seed: torch's
+global generator is seeded with that seed right before the factory builds it (the caller's
+generator state is restored afterwards).
 """
 
 from __future__ import annotations
@@ -17,6 +28,12 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from chaosbench.errors import ChaosbenchError
+from chaosbench.models.contract import supports_stacked
+
+MemberFn = Callable[..., Tensor]
+"""``fn(model, *args)`` computed per member: ``model`` is that member's latent model, or the
+native view of all members at once; ``fn`` reduces over trailing axes only, so that both give
+``(E, ...)`` results."""
 
 ModelFactory = Callable[[int], nn.Module]
 """Builds a fresh latent model for ``obs_dim`` observed dimensions, e.g.
@@ -54,16 +71,23 @@ class Ensemble:
     """The models of ``seeds``, built by ``factory`` and stacked (``params[name]``: ``(E, ...)``).
 
     ``template`` is member 0's module, used only for its structure: every computation passes the
-    stacked tensors in explicitly through :meth:`apply`.
+    stacked tensors in explicitly through :meth:`apply`. ``native=False`` forces the vmap path
+    even for a model with a native one (to compare the two).
     """
 
     def __init__(
-        self, factory: ModelFactory, obs_dim: int, seeds: Sequence[int], device: torch.device
+        self,
+        factory: ModelFactory,
+        obs_dim: int,
+        seeds: Sequence[int],
+        device: torch.device,
+        native: bool = True,
     ) -> None:
         self.seeds = [int(s) for s in seeds]
         models = [build_member(factory, obs_dim, s).to(device) for s in self.seeds]
         self.params, self.buffers = stack_module_state(models)
         self.template = models[0]
+        self.native = native and supports_stacked(self.template)
 
     @property
     def size(self) -> int:
@@ -73,17 +97,17 @@ class Ensemble:
         """The stacked parameters the optimiser updates."""
         return [p for p in self.params.values() if p.requires_grad]
 
-    def apply(self, wrapper: nn.Module, *args: Tensor) -> Tensor:
-        """``wrapper(*args)`` for every member at once; each arg and the result lead with ``E``.
-
-        ``wrapper`` is a module holding :attr:`template` as its submodule ``model``. A single
-        member skips ``vmap`` (same operations, less dispatch overhead).
-        """
-        tensors = {f"model.{k}": v for k, v in {**self.params, **self.buffers}.items()}
+    def apply(self, fn: MemberFn, *args: Tensor) -> Tensor:
+        """``fn(model, *args)`` for every member at once; each arg and the result lead with ``E``."""
+        tensors = {**self.params, **self.buffers}
+        if self.native:
+            return fn(self.template.stacked(tensors), *args)
+        bound = _Bound(self.template, fn)
+        tensors = {f"model.{k}": v for k, v in tensors.items()}
         if self.size == 1:
             solo = {k: v[0] for k, v in tensors.items()}
-            return functional_call(wrapper, solo, tuple(a[0] for a in args))[None]
-        return vmap(lambda t, *a: functional_call(wrapper, t, a))(tensors, *args)
+            return functional_call(bound, solo, tuple(a[0] for a in args))[None]
+        return vmap(lambda t, *a: functional_call(bound, t, a))(tensors, *args)
 
     def member(self, i: int) -> nn.Module:
         """An independent copy of member ``i`` as an ordinary module (to evaluate or save)."""
@@ -96,3 +120,15 @@ class Ensemble:
 
     def members(self) -> list[nn.Module]:
         return [self.member(i) for i in range(self.size)]
+
+
+class _Bound(nn.Module):
+    """``fn(model, *args)`` as a module holding ``model``, for ``functional_call``."""
+
+    def __init__(self, model: nn.Module, fn: MemberFn) -> None:
+        super().__init__()
+        self.model = model
+        self.fn = fn
+
+    def forward(self, *args: Tensor) -> Tensor:
+        return self.fn(self.model, *args)

@@ -89,17 +89,20 @@ class LoopOutput:
     alpha: list[float] | None = None
 
 
-class Rollout(nn.Module):
-    """One member's loss on a batch of windows ``(B, L + 1, N)`` under a forcing schedule."""
+class Rollout:
+    """A model's loss on a batch of windows ``(..., B, L + 1, N)`` under a forcing schedule.
 
-    def __init__(self, model: nn.Module, forced_steps: Sequence[int]) -> None:
-        super().__init__()
-        self.model = model
+    ``model`` is one latent model (windows ``(B, L + 1, N)``, a scalar loss) or an ensemble's
+    native view (windows ``(E, B, L + 1, N)``, one loss per member); ``alpha`` is a scalar or
+    one per member.
+    """
+
+    def __init__(self, forced_steps: Sequence[int]) -> None:
         self.forced = frozenset(forced_steps)
 
-    def forward(self, x: Tensor, alpha: Tensor) -> Tensor:
-        model = self.model
+    def __call__(self, model: Any, x: Tensor, alpha: Tensor) -> Tensor:
         xs = x.unbind(-2)
+        alpha = alpha[..., None, None]
         z = model.encode(xs[0])
         predictions = []
         for t in range(1, len(xs)):
@@ -108,31 +111,31 @@ class Rollout(nn.Module):
             if t in self.forced:
                 z = model.force(z, xs[t], alpha)
         y = model.observe(torch.stack(predictions, dim=-2))
-        return torch.mean((y - x[..., 1:, :]) ** 2)
+        return torch.mean((y - x[..., 1:, :]) ** 2, dim=(-3, -2, -1))
 
 
-class JacobianBound(nn.Module):
+class JacobianBound:
     """GTF's ``G``: over windows, the max of the geometric mean of ``||J(encode(x_t))||_2``.
 
     The mean runs over at most :data:`JACOBIAN_POINTS` evenly spaced steps of each window, fewer
     for wide models (at most :data:`JACOBIAN_ENTRIES` Jacobian entries per window), which bounds
-    the cost of the estimate for any latent size.
+    the cost of the estimate for any latent size. ``model`` is as for :class:`Rollout`.
     """
 
-    def __init__(self, model: nn.Module, seq_len: int) -> None:
-        super().__init__()
-        self.model = model
-        m = int(model.latent_dim)
+    def __init__(self, latent_dim: int, seq_len: int) -> None:
+        m = int(latent_dim)
         points = max(1, min(seq_len, JACOBIAN_POINTS, JACOBIAN_ENTRIES // (m * m)))
         self.steps = torch.linspace(1, seq_len, points).round().long().unique().tolist()
 
-    def forward(self, x: Tensor) -> Tensor:
-        z = self.model.encode(x[..., self.steps, :])
-        if has_analytic_jacobian(self.model):
-            jac = self.model.jacobian(z)
+    def __call__(self, model: Any, x: Tensor) -> Tensor:
+        points = x[..., self.steps, :]
+        z = model.encode(points.flatten(-3, -2))
+        if has_analytic_jacobian(model):
+            jac = model.jacobian(z)
         else:
-            jac = autograd_jacobian(self.model, z)
+            jac = autograd_jacobian(model, z)
         log_norm = torch.log(torch.linalg.matrix_norm(jac, ord=2))
+        log_norm = log_norm.unflatten(-1, points.shape[-3:-1])  # (..., windows, steps)
         return log_norm.mean(dim=-1).max(dim=-1).values.exp()
 
 
@@ -182,12 +185,13 @@ def run(
     """Train ``ensemble`` on ``data`` (``(T, N)`` on its device) for ``budget`` updates."""
     size, device = ensemble.size, data.device
     params = ensemble.trainable()
-    optimizer = OPTIMIZERS[settings.optimizer](params, lr=settings.lr)
+    # foreach: one call per operation over all stacked tensors (torch's CPU default loops).
+    optimizer = OPTIMIZERS[settings.optimizer](params, lr=settings.lr, foreach=True)
     sampler = WindowSampler(data, ensemble.seeds, settings.batch_size, settings.seq_len)
-    rollout = Rollout(ensemble.template, regime.forced_steps(settings.seq_len))
+    rollout = Rollout(regime.forced_steps(settings.seq_len))
     gtf = regime if isinstance(regime, Gtf) else None
     adaptive = gtf is not None and gtf.adaptive
-    bound = JacobianBound(ensemble.template, settings.seq_len) if adaptive else None
+    bound = JacobianBound(ensemble.template.latent_dim, settings.seq_len) if adaptive else None
     start = (gtf.alpha_init if adaptive else gtf.alpha) if gtf is not None else 1.0
     alpha = torch.full((size,), float(start), device=device)
 

@@ -50,11 +50,11 @@ def gradient_norms(model: nn.Module, windows: np.ndarray, lengths: Sequence[int]
     x = torch.as_tensor(np.asarray(windows), dtype=ref.dtype, device=ref.device)
     if x.ndim != 3 or x.shape[1] < max(lengths) + 1:
         raise ChaosbenchError(f"windows must be (n, >= {max(lengths) + 1}, N), got {tuple(x.shape)}")
-    rollout, alpha = Rollout(model, ()), torch.ones((), dtype=ref.dtype, device=ref.device)
+    rollout, alpha = Rollout(()), torch.ones((), dtype=ref.dtype, device=ref.device)
     out = np.empty((len(lengths), x.shape[0]))
     for i, length in enumerate(lengths):
         for j in range(x.shape[0]):
-            loss = rollout(x[j : j + 1, : length + 1], alpha)
+            loss = rollout(model, x[j : j + 1, : length + 1], alpha)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             norm = torch.sqrt(sum((g**2).sum() for g in grads if g is not None))
             out[i, j] = float(norm) if torch.isfinite(norm) else np.inf
