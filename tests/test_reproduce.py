@@ -208,3 +208,12 @@ def test_forcing_checks_find_the_optimum_and_refuse_a_flat_curve():
     d_stsp, d_h = findings.forcing_checks(rows)
     assert d_stsp["best_tau"] == 76 and d_stsp["near"] and d_stsp["u_shape"] and d_stsp["beats_bptt"]
     assert d_h["flat"] and not d_h["near"] and not d_h["beats_bptt"]
+
+
+def test_sampling_floor_is_zero_for_identical_series_and_shrinks_with_length():
+    ds = common.dataset("lorenz63")
+    same = findings.sampling_floor(ds.test, ds.test, 20_000)
+    assert same["d_stsp"] == pytest.approx(0, abs=1e-9) and same["d_h"] == pytest.approx(0, abs=1e-9)
+    short, full = (findings.sampling_floor(ds.train, ds.test, n) for n in (20_000, None))
+    # another orbit of the true system: far from zero on 200 time units, ~0.18 on the full 1000
+    assert full["n"] == len(ds.test) and 0.1 < full["d_stsp"] < 0.3 < short["d_stsp"]

@@ -57,6 +57,19 @@ def forcing_rows(results: Sequence[dict[str, Any]], dataset: str) -> list[dict[s
     return rows
 
 
+def sampling_floor(train: np.ndarray, test: np.ndarray, n_test: int | None) -> dict[str, float]:
+    """D_stsp and D_H of the true system against itself: ``train`` (another orbit) vs ``test``.
+
+    Both series are cut to the evaluation length; what a perfect reconstruction would score on
+    that finite sample, so model scores near it cannot be told apart.
+    """
+    from chaosbench.metrics import power_spectrum_distance, state_space_divergence
+
+    n = min(len(train), len(test), n_test or len(test))
+    return {"d_stsp": float(state_space_divergence(test[:n], train[:n])),
+            "d_h": float(power_spectrum_distance(test[:n], train[:n])), "n": n}  # fmt: skip
+
+
 def forcing_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per metric: where the optimum lies, whether it is near ``tau_pred``, U-shaped, beats BPTT."""
     stf = [r for r in rows if r["tau"] is not None]

@@ -53,7 +53,7 @@ def markdown(
     """The report; ``figures`` maps figure names to file names (``None``: not drawn)."""
     out = [f"# {TITLE}", ""]
     out += _header(settings, forcing, device)
-    out += _forcing(forcing, figures.get("forcing"))
+    out += _forcing(forcing, settings.get("forcing", {}).get("evaluation", {}).get("n_test"), figures.get("forcing"))
     out += _gradients(gradients, settings, figures.get("gradients"))
     out += _spectrum(spectrum, figures.get("training_spectrum"))
     if not any(figures.values()):
@@ -84,7 +84,7 @@ def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str
     return out
 
 
-def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], figure: str | None) -> list[str]:
+def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None, figure: str | None) -> list[str]:
     out = [
         "## 1. Reconstruction quality vs forcing interval", "",
         "STF with `tau` log-spaced from 1 to 10 x tau_pred (tau_pred included), and BPTT. The window "
@@ -95,7 +95,12 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], figure: str | None)
         "protocol v1; a diverged run scores each metric's worst value). Medians over seeds.", "",
     ]  # fmt: skip
     for name, rows in tables.items():
-        out += [f"### {name}", ""]
+        ds = dataset(name)
+        floor = findings.sampling_floor(ds.train, ds.test, n_test)
+        out += [f"### {name}", "",
+                f"Sampling floor: the true system's training series (another orbit) scores D_stsp "
+                f"{_num(floor['d_stsp'])} and D_H {_num(floor['d_h'])} against the first {floor['n']} test "
+                "points; scores near these are as good as the evaluation length can tell.", ""]  # fmt: skip
         out += _table(
             ["run", "tau", "tau / tau_pred", "seq_len", "batch", "seeds", "diverged", "failed",
              "D_stsp", "D_H", "lambda_max of model", "train time (s)"],
