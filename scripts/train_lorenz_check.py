@@ -19,7 +19,7 @@ import torch
 from chaosbench import data
 from chaosbench.metrics import power_spectrum_distance, state_space_divergence
 from chaosbench.models import baseline_defaults, build
-from chaosbench.training import fit
+from chaosbench.training import TAU_FRACTION, fit
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="lorenz63")
     parser.add_argument("--regime", default="stf", choices=("bptt", "stf", "gtf"))
     parser.add_argument("--tau", default="lyapunov", help="stf interval in steps or 'lyapunov'")
-    parser.add_argument("--fraction", type=float, default=1.0, help="stf rule fraction of tau_pred")
+    parser.add_argument("--fraction", type=float, default=TAU_FRACTION, help="stf rule fraction of tau_pred")
     parser.add_argument("--alpha", default="adaptive", help="gtf alpha or 'adaptive'")
     parser.add_argument("--decay", type=float, default=0.999, help="adaptive gtf alpha decay")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])

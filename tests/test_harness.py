@@ -24,7 +24,7 @@ from chaosbench.harness.executors import LocalExecutor, make
 from chaosbench.harness.records import RecordKey, RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
 from chaosbench.metrics import power_spectrum_distance, prediction_error, state_space_divergence
-from chaosbench.training import lyapunov_tau
+from chaosbench.training import TAU_FRACTION, lyapunov_tau
 
 TINY = {
     "name": "tiny",
@@ -183,7 +183,7 @@ def test_run_writes_records_and_tables(finished: tuple[suites.Suite, Path, runne
         assert np.asarray(record.artifacts["trajectory_sample"]).shape == (1500, 3)
         assert np.asarray(record.artifacts["power_spectrum"]).shape[0] == 3
     stf = records[RecordKey("lorenz63", "shplrnn", "stf", 1)]
-    assert stf.config["regime"] == {"name": "stf", "tau": 5, "fraction": 1.0, "tau_rule_version": None}
+    assert stf.config["regime"] == {"name": "stf", "tau": 5, "fraction": TAU_FRACTION, "tau_rule_version": None}
     assert stf.config["training"]["seq_len"] == 20 and stf.config["model"]["params"]["hidden_dim"] == 8
     assert stf.budget["used"] == 3
     esn = records[RecordKey("lorenz63", "esn", "none", 0)]
@@ -411,5 +411,5 @@ def test_empirical_dataset_entry(tmp_path: Path, lorenz: data.Dataset) -> None:
     (record,) = RecordStore(tmp_path / "r").iter_records()
     lam = record.config["dataset"]["lambda_max"]
     assert record.config["dataset"]["lambda_max_source"] == "timeseries" and 0.6 < lam < 1.3
-    assert record.config["regime"]["tau"] == round(math.log(2) / (lam * 0.01))
+    assert record.config["regime"]["tau"] == round(TAU_FRACTION * math.log(2) / (lam * 0.01))
     assert record.versions["dataset"] == "empirical" and record.config["dataset"]["file"] == "rec_train.npy"

@@ -18,7 +18,7 @@ from chaosbench.studies import config, reproduce
 from chaosbench.studies.cache import Entry
 from chaosbench.studies.mikhaeil2022 import common, findings, gradients
 from chaosbench.studies.mikhaeil2022.forcing import tau_grid, window
-from chaosbench.training import tau_pred_steps
+from chaosbench.training import TAU_RULE_VERSION, lyapunov_tau, tau_pred_steps
 
 
 @pytest.mark.parametrize("lam,dt", [(0.906118, 0.01), (0.0713028, 0.1), (0.4192, 1.0)])
@@ -28,7 +28,8 @@ def test_tau_grid_holds_one_tau_pred_and_ten_tau_pred(lam, dt):
     assert grid[0] == 1 and grid == sorted(set(grid))
     assert grid[-1] >= 10 * tau_pred
     assert min(abs(t - tau_pred) for t in grid) <= 0.5
-    assert 8 <= len(grid) <= 10 or tau_pred < 2
+    assert lyapunov_tau(lam, dt) in grid  # the STF rule's own tau
+    assert 8 <= len(grid) <= 11 or tau_pred < 2
 
 
 def test_window_keeps_steps_per_update_and_two_intervals():
@@ -146,9 +147,10 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     files = _cache_files(out)
     parts = {p.parent.parent.name for p in files}
     assert parts == {"forcing", "gradients", "training_spectrum"}
-    # 2 datasets x (BPTT + 4 taus); 5 lorenz63 configurations x 2 seeds x (trained, damped)
-    assert len([p for p in files if "forcing" in p.parts]) == 10
-    assert len([p for p in files if "gradients" in p.parts]) == 20
+    # 2 datasets x (BPTT + 5 taus: 3 log-spaced, tau_pred, the rule's); 6 lorenz63 configurations
+    # x 2 seeds x (trained, damped)
+    assert len([p for p in files if "forcing" in p.parts]) == 12
+    assert len([p for p in files if "gradients" in p.parts]) == 24
     doc = json.loads(next(p for p in files if "stf-tau76" in str(p)).read_text())
     assert doc["config"]["training"]["seq_len"] == 200 and doc["result"]["tau"] == 76
     assert {s["seed"] for s in doc["result"]["seeds"]} == {0, 1}
@@ -170,7 +172,7 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     from chaosbench.studies.mikhaeil2022 import run
 
     run(doc, out, progress=False)
-    assert calls == [{"name": "bptt"}, {"name": "stf", "tau": "lyapunov"}]
+    assert calls == [{"name": "bptt"}, {"name": "stf", "tau": "lyapunov", "tau_rule_version": TAU_RULE_VERSION}]
     assert all(_cache_files(out)[p] == t for p, t in files.items() if "training_spectrum" not in p.parts)
     assert len(_cache_files(out)) == len(files) + 2
 

@@ -310,20 +310,20 @@ def test_lyapunov_tau_rule_numbers() -> None:
     assert lyapunov_tau({"lambda_max": 0.9056, "dt": 0.01}, fraction=0.25) == 19
     assert lyapunov_tau(100.0, 0.01) == 1  # never below one step
     stf = Stf(tau="lyapunov").resolve({"lambda_max": 0.9056, "dt": 0.01})
-    assert stf.tau == 77 and stf.tau_rule_version == TAU_RULE_VERSION
+    assert stf.tau == 11 and stf.tau_rule_version == TAU_RULE_VERSION  # round(0.15 x 76.54)
     # changing the rule's fraction must bump its version (and this pin)
-    assert (TAU_RULE_VERSION, TAU_FRACTION) == (1, 1.0)
+    assert (TAU_RULE_VERSION, TAU_FRACTION) == (2, 0.15)
 
 
 def test_fit_resolves_lyapunov_tau_from_lambda_max(lorenz) -> None:
     res = fit(Tiny, lorenz, 0.01, "stf", seeds=[0], budget=1, lambda_max=0.9056, **SMALL)
-    assert res.regime.as_dict() == {"name": "stf", "tau": 77, "fraction": 1.0, "tau_rule_version": 1}
+    assert res.regime.as_dict() == {"name": "stf", "tau": 11, "fraction": 0.15, "tau_rule_version": 2}
 
 
 def test_fit_estimates_lambda_max_from_the_series_when_not_given(lorenz) -> None:
     res = fit(Tiny, lorenz, np.float32(0.01), "stf", seeds=[0], budget=1, **SMALL)
-    # Lorenz-63: lambda_max ~ 0.9 per time unit, tau_pred ~ 77 steps at dt = 0.01
-    assert 40 <= res.regime.tau <= 150 and res.regime.tau_rule_version == TAU_RULE_VERSION
+    # Lorenz-63: lambda_max ~ 0.9 per time unit, tau_pred ~ 77 steps at dt = 0.01, tau ~ 11
+    assert 6 <= res.regime.tau <= 23 and res.regime.tau_rule_version == TAU_RULE_VERSION
 
 
 @pytest.mark.parametrize("lam", [0.0, -0.5, float("nan"), None])

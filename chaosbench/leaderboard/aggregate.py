@@ -53,12 +53,13 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         {
             **{"dataset": r.key.dataset, "model": r.key.model, "regime": r.key.regime, "seed": r.key.seed},
             "status": r.status,
+            "wall_time_s": r.wall_time_s,
             **{column: r.versions[field] for column, field in VERSION_COLUMNS.items()},
             **{metric: _scored(r, metric) for metric in METRICS},
         }
         for r in records
     ]
-    columns = ["dataset", "model", "regime", "seed", "status", *VERSION_COLUMNS, *METRICS]
+    columns = ["dataset", "model", "regime", "seed", "status", "wall_time_s", *VERSION_COLUMNS, *METRICS]
     return pd.DataFrame(rows, columns=columns).astype({metric: float for metric in METRICS})
 
 
@@ -94,7 +95,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     counts = pd.crosstab([runs[c] for c in GROUP], runs["status"]).reindex(
         columns=["ok", "diverged", "failed"], fill_value=0
     )
-    table = pd.DataFrame({"n_seeds": groups.size()})
+    table = pd.DataFrame({"n_seeds": groups.size(), "wall_time_s": groups["wall_time_s"].sum()})
     for status in ("ok", "diverged", "failed"):
         table[f"n_{status}"] = counts[status]
     scored = table["n_ok"] + table["n_diverged"]

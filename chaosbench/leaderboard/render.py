@@ -98,7 +98,9 @@ def by_dataset(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
 def markdown(table: pd.DataFrame) -> str:
     lines = ["# chaosbench leaderboard", "", f"*{version_stamp(table)}*", "", RULES]
     for dataset, rows in by_dataset(table):
-        lines += ["", f"## {dataset}", "", "| " + " | ".join(c.title for c in COLUMNS) + " |"]
+        minutes = rows["wall_time_s"].sum() / 60
+        lines += ["", f"## {dataset}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
+                  "training and evaluation in all (one core per run)*", "", "| " + " | ".join(c.title for c in COLUMNS) + " |"]
         lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in COLUMNS) + "|")
         lines += ["| " + " | ".join(c.text(row) for c in COLUMNS) + " |" for _, row in rows.iterrows()]
     return "\n".join(lines) + "\n"

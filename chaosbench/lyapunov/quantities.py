@@ -21,7 +21,8 @@ class Predictability(NamedTuple):
 def predictability_time(lambda_max: float, dt: float = 1.0) -> Predictability:
     """``ln 2 / lambda_max`` in time units and in steps of ``dt`` (infinite if ``lambda_max <= 0``).
 
-    This is the forcing interval of sparse teacher forcing: ``tau = tau_pred`` in steps.
+    Sparse teacher forcing derives its interval from it (``tau = lyapunov``: a fixed fraction of
+    ``tau_pred`` in steps, :data:`chaosbench.training.TAU_FRACTION`).
     """
     if not dt > 0:
         raise ChaosbenchError(f"dt must be positive, got {dt}")

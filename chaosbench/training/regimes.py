@@ -29,14 +29,17 @@ from torch import Tensor
 from chaosbench.errors import ChaosbenchError
 from chaosbench.registry import Registry
 
-TAU_RULE_VERSION = 1
+TAU_RULE_VERSION = 2
 """Version of the ``tau = "lyapunov"`` rule; bumped whenever :data:`TAU_FRACTION` changes."""
 
-TAU_FRACTION = 1.0
-"""Rule v1: ``tau`` is the predictability time ``tau_pred`` itself (Mikhaeil et al. 2022).
+TAU_FRACTION = 0.15
+"""Rule v2: ``tau`` is 0.15 ``tau_pred``, where the reproduction study found the optimum.
 
-The reproduction study measures the optimal ``tau`` in units of ``tau_pred``; if it sits at a
-stable fraction across datasets, that fraction becomes the rule's next version.
+Rule v1 forced at ``tau_pred`` itself, as Mikhaeil et al. (2022) recommend. The study
+(``chaosbench reproduce mikhaeil2022``: shPLRNN, 5 seeds, ``tau`` log-spaced from 1 to 10
+``tau_pred``) found the best median D_stsp and D_H at 0.157 ``tau_pred`` on lorenz63 and 0.134 on
+rossler, the same grid point on both, while ``tau_pred`` itself scored 4x (lorenz63) to 30x
+(rossler) worse; 0.15 is that common optimum (the neighbouring grid points sit at 0.06 and 0.35).
 """
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chaosbench import __version__, data
 from chaosbench.models import baseline_defaults, build
-from chaosbench.training import Callback, FitResult, cpu_threads, fit, regime_defaults, resolve_device
+from chaosbench.training import TAU_RULE_VERSION, Callback, FitResult, cpu_threads, fit, regime_defaults, resolve_device
 from chaosbench.studies.mikhaeil2022.settings import StudySettings
 
 
@@ -30,9 +30,16 @@ def training_config(
     budget: int,
     window: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Everything a training run depends on: versions, data hash, model, regime and settings."""
+    """Everything a training run depends on: versions, data hash, model, regime and settings.
+
+    A ``tau = "lyapunov"`` regime also carries the tau rule's version, so a new rule recomputes it.
+    """
     ds = dataset(dataset_name)
     training = {**regime_defaults(str(regime["name"]), settings.model)["training"], **(window or {})}
+    if settings.lr is not None:
+        training["lr"] = settings.lr
+    if regime.get("tau") == "lyapunov":
+        regime = {**regime, "tau_rule_version": TAU_RULE_VERSION}
     return {
         "chaosbench": __version__,
         "dataset": {"name": ds.name, "sha256": ds.sha256, "version": ds.card.get("version")},

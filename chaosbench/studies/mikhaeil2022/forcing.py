@@ -36,10 +36,12 @@ SCORED = ("d_stsp", "d_h", "lambda_max_gen", "valid_time", "pe20")
 def tau_grid(lambda_max: float, dt: float, n: int, max_factor: float) -> list[int]:
     """Distinct integer ``tau`` from 1 to ``ceil(max_factor tau_pred)``, log-spaced, increasing.
 
-    The STF rule's own ``tau`` (:func:`chaosbench.training.lyapunov_tau`) is always included.
+    ``tau_pred`` itself (rounded) and the current STF rule's ``tau``
+    (:func:`chaosbench.training.lyapunov_tau`) are always included.
     """
     top = math.ceil(max_factor * tau_pred_steps(lambda_max, dt))
-    grid = {int(round(t)) for t in np.geomspace(1, top, n)} | {1, top, lyapunov_tau(lambda_max, dt)}
+    rule = {lyapunov_tau(lambda_max, dt, fraction=1.0), lyapunov_tau(lambda_max, dt)}
+    grid = {int(round(t)) for t in np.geomspace(1, top, n)} | {1, top} | rule
     return sorted(grid)
 
 

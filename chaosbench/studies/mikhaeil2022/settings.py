@@ -131,9 +131,13 @@ class StudySettings:
     forcing: Forcing
     gradients: Gradients
     training_spectrum: TrainingSpectrum
+    lr: float | None = None  # one learning rate for every run (None: each regime's default)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds", _seeds("study", self.seeds))
+        lr = self.lr
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0)):
+            raise ChaosbenchError(f"study: lr must be a positive number, got {lr!r}")
         if self.gradients.dataset not in self.forcing.datasets:
             raise ChaosbenchError(
                 f"gradients.dataset '{self.gradients.dataset}' must be one of forcing.datasets "
