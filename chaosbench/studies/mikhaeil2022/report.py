@@ -18,6 +18,7 @@ from chaosbench import __version__
 from chaosbench.harness.records import git_commit
 from chaosbench.studies.mikhaeil2022 import findings
 from chaosbench.studies.mikhaeil2022.common import dataset
+from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION
 
 TITLE = "Reproduction: Mikhaeil, Monfared & Durstewitz (NeurIPS 2022) and Vogt et al. (arXiv 2006.14123)"
 
@@ -78,8 +79,9 @@ def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str
     out += ["## Settings", "", "```yaml", yaml.safe_dump(dict(settings), sort_keys=False).rstrip(), "```", ""]
     out += [
         "Model: the named baseline with its defaults from `baselines/models/`; optimiser, learning "
-        "rate schedule and clipping are the regime defaults of `baselines/regimes/`. All seeds of a "
-        "configuration are trained as one batched ensemble.", "",
+        "rate decay and clipping are the regime defaults of `baselines/regimes/`, the starting "
+        "learning rate is the study's `lr` (when set). All seeds of a configuration are trained as "
+        "one batched ensemble.", "",
     ]  # fmt: skip
     return out
 
@@ -87,7 +89,8 @@ def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str
 def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None, figure: str | None) -> list[str]:
     out = [
         "## 1. Reconstruction quality vs forcing interval", "",
-        "STF with `tau` log-spaced from 1 to 10 x tau_pred (tau_pred included), and BPTT. The window "
+        "STF with `tau` log-spaced from 1 to 10 x tau_pred (tau_pred and the STF rule's own tau "
+        f"included: tau rule v{TAU_RULE_VERSION}, tau = {_num(TAU_FRACTION)} tau_pred), and BPTT. The window "
         "is `seq_len = max(min_seq_len, 2 tau)` with `batch_size = max(1, round(steps_per_update / "
         "seq_len))`, so every window holds at least two full free runs of length `tau` and every "
         "update sees the same number of sequence steps. Each seed runs freely from the first test "
@@ -184,7 +187,8 @@ def _spectrum(results: Sequence[dict[str, Any]], figure: str | None) -> list[str
     rows = findings.spectrum_rows(results)
     out = [
         "## 3. Lyapunov spectrum over training", "",
-        "The same model trained with BPTT and with STF (tau = tau_pred), its spectrum recorded "
+        f"The same model trained with BPTT and with STF (tau = lyapunov: rule v{TAU_RULE_VERSION}, "
+        f"{_num(TAU_FRACTION)} tau_pred), its spectrum recorded "
         "during training by `LyapunovCallback` (QR method on the model's Jacobians, same initial "
         "states at every record), per time unit (per-step exponents / dt). Medians over seeds.", "",
     ]  # fmt: skip
