@@ -36,3 +36,12 @@ def test_records_of_record_are_valid_and_match_their_datasets() -> None:
             manifest[name] = record.dataset_sha256
     problems = validate(RESULTS, manifest=manifest)
     assert problems == [], "\n".join(map(str, problems))
+
+
+def test_validate_checks_only_the_suites_datasets_in_a_shared_directory(tmp_path):
+    store = RecordStore(tmp_path)
+    source = next(RecordStore(RESULTS).iter_records())
+    store.write(source)
+    wrong = {source.key.dataset: "0" * 64}
+    assert len(validate(tmp_path, manifest=wrong)) == 1  # its hash is checked ...
+    assert validate(tmp_path, manifest=wrong, datasets={"another"}) == []  # ... unless another suite's

@@ -19,8 +19,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from chaosbench.harness.validate import validate
 
-    expected, manifest = _suite_expectations(args) if args.suite else (None, None)
-    problems = validate(args.path, expected=expected, manifest=manifest)
+    expected, manifest, datasets = _suite_expectations(args) if args.suite else (None, None, None)
+    problems = validate(args.path, expected=expected, manifest=manifest, datasets=datasets)
     for problem in problems[:MAX_LISTED]:
         print(problem)
     if len(problems) > MAX_LISTED:
@@ -32,9 +32,9 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
-    """Every record key of the suite, and the sha256 each of its datasets must carry: the
-    manifest's for frozen datasets, the recording's own for empirical ones."""
+def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, str], set[str]]:
+    """Every record key of the suite, the sha256 each of its datasets must carry (the manifest's
+    for frozen datasets, the recording's own for empirical ones) and the suite's dataset names."""
     from chaosbench.data.store import data_dir, read_manifest, sha256_file
     from chaosbench.harness import suites
 
@@ -46,7 +46,7 @@ def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, 
             manifest[entry.name] = sha256_file(entry.paths(args.data_dir_external)[0])
         elif f"{entry.name}.npz" in frozen:
             manifest[entry.name] = frozen[f"{entry.name}.npz"]
-    return suite.record_keys(), manifest
+    return suite.record_keys(), manifest, {entry.name for entry in suite.datasets}
 
 
 def register(sub: Any) -> None:
