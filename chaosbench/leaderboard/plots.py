@@ -55,7 +55,13 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
+DRAW_LIMIT = 1e3  # z-scored data: points beyond this are off any readable scale (and break ticks)
+
+
 def _draw_trajectory(ax: Any, points: np.ndarray, **style: Any) -> None:
+    points = points[(np.abs(points) < DRAW_LIMIT).all(axis=1)]  # also drops non-finite points
+    if len(points) == 0:
+        return
     if points.shape[1] == 1:
         ax.plot(points[:500, 0], lw=0.8, **style)
     else:
