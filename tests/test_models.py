@@ -99,15 +99,12 @@ def test_vmap_over_stacked_models_equals_each_model(name: str) -> None:
     assert not torch.equal(models[0].step(z), models[1].step(z))  # the seeds really differ
 
 
-STACKED = ["plrnn", "shplrnn", "clipped_shplrnn"]
+@pytest.mark.parametrize("name", LATENT)
+def test_every_latent_baseline_declares_a_native_ensemble_view(name: str) -> None:
+    assert cm.supports_stacked(small(name))
 
 
 @pytest.mark.parametrize("name", LATENT)
-def test_native_ensemble_view_is_declared_by_the_plrnns(name: str) -> None:
-    assert cm.supports_stacked(small(name)) == (name in STACKED)
-
-
-@pytest.mark.parametrize("name", STACKED)
 def test_native_ensemble_view_equals_each_model(name: str) -> None:
     models = [small(name, seed) for seed in range(3)]
     params, _ = torch.func.stack_module_state(models)

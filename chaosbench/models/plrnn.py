@@ -7,9 +7,9 @@ initial condition. Initialisations follow the published reference implementation
 ``W`` where present) from a normalised positive-definite matrix (Talathi & Vartak 2016), the
 shallow layers uniform in ``+-1/sqrt(fan_in)``, biases at zero.
 
-PLRNN and shallow PLRNN (plain and clipped) also evaluate an ensemble natively (``stacked``, see
-:mod:`chaosbench.models.contract`): the same maps with batched matrix products over the member
-axis, parameters reshaped once per call and biases fused into the products (``baddbmm``).
+Each also evaluates an ensemble natively (``stacked``, see :mod:`chaosbench.models.contract`):
+the same maps with batched matrix products over the member axis, parameters reshaped once per
+call and biases fused into the products (``baddbmm``).
 """
 
 from __future__ import annotations
@@ -132,6 +132,27 @@ class StackedShPLRNN(StackedObservedFirstUnits):
         return torch.diag_embed(self.A) + w1_slope @ self.W2[:, None]
 
 
+class StackedDendPLRNN(StackedObservedFirstUnits):
+    """:class:`DendPLRNN` over a leading member axis: thresholds ``H`` ``(E, M, K)``."""
+
+    def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
+        super().__init__(obs_dim, params)
+        self.A = params["A"][:, None]
+        self.W = _offdiag(params["W"])
+        self.W_T = self.W.mT
+        self.h = params["h"][:, None]
+        self.H = params["H"][:, None]
+        self.alpha = params["alpha"][:, None, :, None]
+
+    def step(self, z: Tensor) -> Tensor:
+        phi = (torch.relu(z[..., None] - self.H) @ self.alpha)[..., 0]
+        return torch.baddbmm(torch.addcmul(self.h, self.A, z), phi, self.W_T)
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        slope = ((z[..., None] > self.H).to(z.dtype) @ self.alpha)[..., 0]
+        return torch.diag_embed(self.A) + self.W[:, None] * slope[..., None, :]
+
+
 class PLRNN(ObservedFirstUnits):
     """``z' = A z + W relu(z) + h``, ``A`` diagonal, ``W`` off-diagonal (Koppe et al. 2019)."""
 
@@ -244,3 +265,6 @@ class DendPLRNN(ObservedFirstUnits):
     def jacobian(self, z: Tensor) -> Tensor:
         slope = (z[..., None] > self.H).to(z.dtype) @ self.alpha
         return torch.diag_embed(self.A) + _offdiag(self.W) * slope[..., None, :]
+
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedDendPLRNN:
+        return StackedDendPLRNN(self.obs_dim, params)

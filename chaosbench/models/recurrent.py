@@ -6,10 +6,16 @@ autonomous: ``x_t = observe(z_t)``, ``z_{t+1} = cell(x_t, z_t)``. ``observe`` is
 readout of ``h``; ``encode`` a learned linear map from observation to state. Weights follow
 torch's recurrent layers (same gate order, uniform in ``+-1/sqrt(hidden_dim)``); each model has
 an analytic Jacobian, checked against autograd in the tests.
+
+Each also evaluates an ensemble natively (``stacked``, see :mod:`chaosbench.models.contract`).
+Since the input is a linear readout of ``h``, the view folds it into the recurrent weights once
+per call (``W_ih @ readout.weight + W_hh``), so a step costs one batched product; the gate
+arithmetic after the products is shared with the models' own methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -22,6 +28,12 @@ from chaosbench.models.contract import LatentModel, positive_int
 def _rows(d: Tensor, m: Tensor) -> Tensor:
     """``diag(d) @ m`` for ``d`` of shape ``(..., H)`` and ``m`` of shape ``([...,] H, K)``."""
     return d[..., :, None] * m
+
+
+def _affine(bias: Tensor, x: Tensor, weight_T: Tensor) -> Tensor:
+    """``bias + x @ weight_T`` per member for ``x`` of shape ``(E, ..., K)`` (one ``baddbmm``)."""
+    flat = torch.baddbmm(bias, x.reshape(x.shape[0], -1, x.shape[-1]), weight_T)
+    return flat.reshape(*x.shape[:-1], flat.shape[-1])
 
 
 class _Recurrent(LatentModel):
@@ -58,6 +70,46 @@ class _Recurrent(LatentModel):
         return self.W_ih @ self.readout.weight
 
 
+class _StackedRecurrent:
+    """The ensemble view shared by the cells: states ``(E, B, M)``, parameters ``(E, ...)``.
+
+    ``input_w``/``input_b`` are the cell input's part of the pre-activations as a map of ``h``
+    (``W_ih @ readout.weight``, ``W_ih @ readout.bias + b_ih``).
+    """
+
+    def __init__(self, hidden_dim: int, params: Mapping[str, Tensor]) -> None:
+        self.hidden_dim = hidden_dim
+        readout_w, readout_b = params["readout.weight"], params["readout.bias"]
+        self.readout_T, self.readout_b = readout_w.mT, readout_b[:, None]
+        self.encoder_T = params["encoder.weight"].mT
+        self.encoder_b = params["encoder.bias"][:, None]
+        self.input_w = params["W_ih"] @ readout_w
+        self.input_b = (params["W_ih"] @ readout_b[..., None])[..., 0] + params["b_ih"]
+        self.W_hh, self.b_hh = params["W_hh"], params["b_hh"]
+
+    def observe(self, z: Tensor) -> Tensor:
+        return _affine(self.readout_b, z[..., : self.hidden_dim], self.readout_T)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return _affine(self.encoder_b, x, self.encoder_T)
+
+    def force(self, z: Tensor, x: Tensor, alpha: float | Tensor = 1.0) -> Tensor:
+        return (1 - alpha) * z + alpha * self.encode(x)
+
+
+class _StackedFused(_StackedRecurrent):
+    """A view whose pre-activations are one product: ``W = input_w + W_hh``, ``b`` likewise."""
+
+    def __init__(self, hidden_dim: int, params: Mapping[str, Tensor]) -> None:
+        super().__init__(hidden_dim, params)
+        self.W = self.input_w + self.W_hh
+        self.W_T = self.W.mT
+        self.b = (self.input_b + self.b_hh)[:, None]
+
+    def _pre(self, h: Tensor) -> Tensor:
+        return _affine(self.b, h, self.W_T)
+
+
 class RNN(_Recurrent):
     """Vanilla Elman RNN ``h' = tanh(W_ih x + W_hh h + b)`` fed its own readout ``x = B h + c``."""
 
@@ -73,6 +125,46 @@ class RNN(_Recurrent):
     def jacobian(self, z: Tensor) -> Tensor:
         return _rows(1 - self.step(z) ** 2, self._input_jacobian() + self.W_hh)
 
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedRNN:
+        return StackedRNN(self.hidden_dim, params)
+
+
+class StackedRNN(_StackedFused):
+    """:class:`RNN` over a leading member axis."""
+
+    def step(self, z: Tensor) -> Tensor:
+        return torch.tanh(self._pre(z))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        return _rows(1 - self.step(z) ** 2, self.W[:, None])
+
+
+def _lstm_gates(a: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+    """From the pre-activations ``a`` (gates ``i, f, g, o``) and the cell state ``c``:
+    ``c, i, f, g, o, c', tanh(c')``."""
+    ai, af, ag, ao = a.chunk(4, dim=-1)
+    i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+    c_new = f * c + i * g
+    return c, i, f, g, o, c_new, torch.tanh(c_new)
+
+
+def _lstm_step(gates: tuple[Tensor, ...]) -> Tensor:
+    _, _, _, _, o, c_new, tanh_c = gates
+    return torch.cat([o * tanh_c, c_new], dim=-1)
+
+
+def _lstm_jacobian(gates: tuple[Tensor, ...], u: Tensor) -> Tensor:
+    """``d [h', c'] / d [h, c]`` given ``u = d a / d h`` (``([...,] 4H, H)``)."""
+    c, i, f, g, o, _, tanh_c = gates
+    ui, uf, ug, uo = u.chunk(4, dim=-2)
+    dc_dh = _rows(c * f * (1 - f), uf) + _rows(g * i * (1 - i), ui) + _rows(i * (1 - g**2), ug)
+    out_slope = o * (1 - tanh_c**2)
+    dh_dh = _rows(tanh_c * o * (1 - o), uo) + _rows(out_slope, dc_dh)
+    dh_dc = torch.diag_embed(out_slope * f)
+    top = torch.cat([dh_dh, dh_dc], dim=-1)
+    bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=-1)
+    return torch.cat([top, bottom], dim=-2)
+
 
 class LSTM(_Recurrent):
     """LSTM cell (gates ``i, f, g, o``) with latent state ``z = [h, c]``."""
@@ -86,26 +178,56 @@ class LSTM(_Recurrent):
 
     def _gates(self, z: Tensor) -> tuple[Tensor, ...]:
         h, c = z[..., : self.hidden_dim], z[..., self.hidden_dim :]
-        a = self._input_part(h) + h @ self.W_hh.T + self.b_hh
-        ai, af, ag, ao = a.chunk(4, dim=-1)
-        i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
-        c_new = f * c + i * g
-        return c, i, f, g, o, c_new, torch.tanh(c_new)
+        return _lstm_gates(self._input_part(h) + h @ self.W_hh.T + self.b_hh, c)
 
     def step(self, z: Tensor) -> Tensor:
-        _, _, _, _, o, c_new, tanh_c = self._gates(z)
-        return torch.cat([o * tanh_c, c_new], dim=-1)
+        return _lstm_step(self._gates(z))
 
     def jacobian(self, z: Tensor) -> Tensor:
-        c, i, f, g, o, _, tanh_c = self._gates(z)
-        ui, uf, ug, uo = (self._input_jacobian() + self.W_hh).chunk(4, dim=0)
-        dc_dh = _rows(c * f * (1 - f), uf) + _rows(g * i * (1 - i), ui) + _rows(i * (1 - g**2), ug)
-        out_slope = o * (1 - tanh_c**2)
-        dh_dh = _rows(tanh_c * o * (1 - o), uo) + _rows(out_slope, dc_dh)
-        dh_dc = torch.diag_embed(out_slope * f)
-        top = torch.cat([dh_dh, dh_dc], dim=-1)
-        bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=-1)
-        return torch.cat([top, bottom], dim=-2)
+        return _lstm_jacobian(self._gates(z), self._input_jacobian() + self.W_hh)
+
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedLSTM:
+        return StackedLSTM(self.hidden_dim, params)
+
+
+class StackedLSTM(_StackedFused):
+    """:class:`LSTM` over a leading member axis."""
+
+    def _gates(self, z: Tensor) -> tuple[Tensor, ...]:
+        h, c = z[..., : self.hidden_dim], z[..., self.hidden_dim :]
+        return _lstm_gates(self._pre(h), c)
+
+    def step(self, z: Tensor) -> Tensor:
+        return _lstm_step(self._gates(z))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        return _lstm_jacobian(self._gates(z), self.W[:, None])
+
+
+def _gru_gates(input_part: Tensor, hidden_part: Tensor) -> tuple[Tensor, ...]:
+    """``r, u, n, hn`` from ``W_ih x + b_ih`` and ``W_hh h + b_hh`` (gates ``r, u, n``)."""
+    xr, xu, xn = input_part.chunk(3, dim=-1)
+    hr, hu, hn = hidden_part.chunk(3, dim=-1)
+    r = torch.sigmoid(xr + hr)
+    u = torch.sigmoid(xu + hu)
+    n = torch.tanh(xn + r * hn)
+    return r, u, n, hn
+
+
+def _gru_step(z: Tensor, gates: tuple[Tensor, ...]) -> Tensor:
+    _, u, n, _ = gates
+    return (1 - u) * n + u * z
+
+
+def _gru_jacobian(z: Tensor, gates: tuple[Tensor, ...], input_w: Tensor, w_hh: Tensor) -> Tensor:
+    """``d h' / d h`` given ``input_w = d (W_ih x) / d h`` and ``W_hh`` (``([...,] 3H, H)``)."""
+    r, u, n, hn = gates
+    ir, iu, i_n = input_w.chunk(3, dim=-2)
+    wr, wu, wn = w_hh.chunk(3, dim=-2)
+    dr = _rows(r * (1 - r), ir + wr)
+    du = _rows(u * (1 - u), iu + wu)
+    dn = _rows(1 - n**2, i_n + _rows(r, wn) + _rows(hn, dr))
+    return _rows(1 - u, dn) + _rows(z - n, du) + torch.diag_embed(u)
 
 
 class GRU(_Recurrent):
@@ -121,22 +243,31 @@ class GRU(_Recurrent):
         super().__init__(obs_dim, hidden_dim)
 
     def _gates(self, h: Tensor) -> tuple[Tensor, ...]:
-        xr, xu, xn = self._input_part(h).chunk(3, dim=-1)
-        hr, hu, hn = (h @ self.W_hh.T + self.b_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(xr + hr)
-        u = torch.sigmoid(xu + hu)
-        n = torch.tanh(xn + r * hn)
-        return r, u, n, hn
+        return _gru_gates(self._input_part(h), h @ self.W_hh.T + self.b_hh)
 
     def step(self, z: Tensor) -> Tensor:
-        _, u, n, _ = self._gates(z)
-        return (1 - u) * n + u * z
+        return _gru_step(z, self._gates(z))
 
     def jacobian(self, z: Tensor) -> Tensor:
-        r, u, n, hn = self._gates(z)
-        ir, iu, i_n = self._input_jacobian().chunk(3, dim=0)
-        wr, wu, wn = self.W_hh.chunk(3, dim=0)
-        dr = _rows(r * (1 - r), ir + wr)
-        du = _rows(u * (1 - u), iu + wu)
-        dn = _rows(1 - n**2, i_n + _rows(r, wn) + _rows(hn, dr))
-        return _rows(1 - u, dn) + _rows(z - n, du) + torch.diag_embed(u)
+        return _gru_jacobian(z, self._gates(z), self._input_jacobian(), self.W_hh)
+
+    def stacked(self, params: Mapping[str, Tensor]) -> StackedGRU:
+        return StackedGRU(self.hidden_dim, params)
+
+
+class StackedGRU(_StackedRecurrent):
+    """:class:`GRU` over a leading member axis: input and hidden parts in one product."""
+
+    def __init__(self, hidden_dim: int, params: Mapping[str, Tensor]) -> None:
+        super().__init__(hidden_dim, params)
+        self.W_T = torch.cat([self.input_w, self.W_hh], dim=-2).mT
+        self.b = torch.cat([self.input_b, self.b_hh], dim=-1)[:, None]
+
+    def _gates(self, h: Tensor) -> tuple[Tensor, ...]:
+        return _gru_gates(*_affine(self.b, h, self.W_T).chunk(2, dim=-1))
+
+    def step(self, z: Tensor) -> Tensor:
+        return _gru_step(z, self._gates(z))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        return _gru_jacobian(z, self._gates(z), self.input_w[:, None], self.W_hh[:, None])

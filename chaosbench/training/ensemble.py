@@ -5,7 +5,7 @@ once for all of them instead of once per seed, which is the main speed lever on 
 alike. Two paths compute the members:
 
 - *native*: a model that declares ``stacked(params)`` (see :mod:`chaosbench.models.contract`;
-  the PLRNN and shallow PLRNNs do) returns a view whose methods broadcast over the leading
+  every built-in latent baseline does) returns a view whose methods broadcast over the leading
   member axis ``E`` with batched matrix products. This is used for every ensemble size, one
   seed included, so a seed runs the same operations alone or in any ensemble.
 - *vmap*, the fallback for every other model: ``torch.func.vmap`` over
