@@ -90,12 +90,18 @@ class StackedPLRNN(StackedObservedFirstUnits):
         self.W_T = self.W.mT
         self.h = params["h"][:, None]
 
+    def _phi(self, z: Tensor) -> Tensor:
+        """The units' nonlinearity, and below its slope."""
+        return torch.relu(z)
+
+    def _slope(self, z: Tensor) -> Tensor:
+        return (z > 0).to(z.dtype)
+
     def step(self, z: Tensor) -> Tensor:
-        return torch.baddbmm(torch.addcmul(self.h, self.A, z), torch.relu(z), self.W_T)
+        return torch.baddbmm(torch.addcmul(self.h, self.A, z), self._phi(z), self.W_T)
 
     def jacobian(self, z: Tensor) -> Tensor:
-        active = (z > 0).to(z.dtype)
-        return torch.diag_embed(self.A) + self.W[:, None] * active[..., None, :]
+        return torch.diag_embed(self.A) + self.W[:, None] * self._slope(z)[..., None, :]
 
 
 class StackedShPLRNN(StackedObservedFirstUnits):
@@ -132,25 +138,19 @@ class StackedShPLRNN(StackedObservedFirstUnits):
         return torch.diag_embed(self.A) + w1_slope @ self.W2[:, None]
 
 
-class StackedDendPLRNN(StackedObservedFirstUnits):
+class StackedDendPLRNN(StackedPLRNN):
     """:class:`DendPLRNN` over a leading member axis: thresholds ``H`` ``(E, M, K)``."""
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
         super().__init__(obs_dim, params)
-        self.A = params["A"][:, None]
-        self.W = _offdiag(params["W"])
-        self.W_T = self.W.mT
-        self.h = params["h"][:, None]
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
 
-    def step(self, z: Tensor) -> Tensor:
-        phi = (torch.relu(z[..., None] - self.H) @ self.alpha)[..., 0]
-        return torch.baddbmm(torch.addcmul(self.h, self.A, z), phi, self.W_T)
+    def _phi(self, z: Tensor) -> Tensor:
+        return (torch.relu(z[..., None] - self.H) @ self.alpha)[..., 0]
 
-    def jacobian(self, z: Tensor) -> Tensor:
-        slope = ((z[..., None] > self.H).to(z.dtype) @ self.alpha)[..., 0]
-        return torch.diag_embed(self.A) + self.W[:, None] * slope[..., None, :]
+    def _slope(self, z: Tensor) -> Tensor:
+        return ((z[..., None] > self.H).to(z.dtype) @ self.alpha)[..., 0]
 
 
 class PLRNN(ObservedFirstUnits):
