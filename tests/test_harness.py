@@ -19,7 +19,7 @@ from chaosbench.cli import main
 from chaosbench.data.store import data_dir, sha256_file
 from chaosbench.errors import ChaosbenchError, UnknownNameError
 from chaosbench.harness import runner, suites
-from chaosbench.harness.evaluate import EvalSettings, Reference, artifacts, evaluate
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, EvalSettings, Reference, artifacts, evaluate
 from chaosbench.harness.executors import LocalExecutor, make
 from chaosbench.harness.records import RecordKey, RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
@@ -177,7 +177,7 @@ def test_run_writes_records_and_tables(finished: tuple[suites.Suite, Path, runne
     assert set(records) == set(suite.record_keys())
     for key, record in records.items():
         assert record.status == "ok", (key, record.reason)
-        assert record.config["eval_protocol"] == "1" and record.config["seed"] == key.seed
+        assert record.config["eval_protocol"] == EVAL_PROTOCOL_VERSION and record.config["seed"] == key.seed
         assert record.config["evaluation"]["n_test"] == 3000
         assert record.budget["updates"] == 3
         assert np.asarray(record.artifacts["trajectory_sample"]).shape == (1500, 3)
@@ -305,13 +305,59 @@ def test_model_code_failures_are_recorded(tmp_path: Path) -> None:
     assert got["fitraises"].reason == "fit: ValueError: no fit for seed 3"
     nan = got["nan"]
     assert nan.status == "diverged" and nan.reason == "generated series not finite from step 1"
-    assert nan.metrics["valid_time"] == pytest.approx(1 * 0.01 * nan.config["dataset"]["lambda_max"])
+    assert nan.metrics["valid_time"] == 0.0  # its first forecast step is already NaN
     assert nan.metrics["lambda_max_gen"] is None and nan.metrics["lambda_max_error"] == 10.0
     assert nan.metrics["spectrum_sign_agreement"] == 0.0
     constant = got["constant"]
     assert constant.status == "diverged" and constant.metrics["d_h"] == 1.0
     assert constant.reason == "not finite: lambda_max_gen (from_timeseries: a column of the series is constant)"
     assert constant.metrics["lambda_max_error"] == 10.0 and constant.metrics["valid_time"] > 0
+
+
+def test_stale_records_are_reported_and_recomputed(finished: tuple[suites.Suite, Path, runner.RunSummary],
+                                                  tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    """A record of another evaluation protocol or budget is intact but no longer counts."""
+    suite, results, _ = finished
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    store = RecordStore(copy)
+    old_protocol, old_budget = (store.path_for(RecordKey("lorenz63", "shplrnn", "stf", s)) for s in (0, 1))
+    for path, change in ((old_protocol, {"config": {**store.read(old_protocol).config, "eval_protocol": "1"}}),
+                         (old_budget, {"budget": {"updates": 2, "used": 2}})):  # fmt: skip
+        store.write(dataclasses.replace(store.read(path), **change))
+    suite_file = str(results.parent / "suite.yaml")
+    assert main(["validate", str(copy)]) == 1  # another protocol is stale whatever the suite
+    assert f"{old_protocol}: stale: made under evaluation protocol '1'" in capsys.readouterr().out
+    lines: list[str] = []
+    summary = run(suite, copy, report=lines.append)
+    assert summary.computed == 2 and summary.skipped == 4
+    assert len(lines) == 2 and all("stale" in line and "recomputing" in line for line in lines)
+    assert "budget of 2 updates, the suite's is 3" in " ".join(lines)
+    assert store.read(old_protocol).config["eval_protocol"] == EVAL_PROTOCOL_VERSION
+    assert store.read(old_budget).budget["updates"] == 3
+    assert main(["validate", str(copy), "--suite", suite_file]) == 0
+
+
+class MisreadingModel(NaNModel):
+    """Forecasts the test series exactly but misreads the initial observation (row 0)."""
+
+    series: np.ndarray
+
+    def generate(self, x0: Any, n_steps: int) -> np.ndarray:
+        out = self.series[:n_steps].astype(float).copy()
+        out[0] += 10.0
+        x0 = np.asarray(x0)
+        return out if x0.ndim == 1 else np.repeat(out[:, None], len(x0), axis=1)
+
+
+def test_valid_time_counts_forecast_steps_only(lorenz: data.Dataset) -> None:
+    """Protocol v2: row 0, the model's reading of x0, is not part of the forecast."""
+    settings = EvalSettings(n_test=300, transient=20, lyapunov_inits=1, lyapunov_steps=10)
+    ref = Reference(0.9056, (0.9056, 0.0, -14.5723), "card")
+    model = MisreadingModel(3)
+    model.series = np.concatenate([lorenz.test[:300], lorenz.test[:20]])  # n_gen = 320
+    out = evaluate(model, lorenz, settings, ref)
+    assert out.metrics["valid_time"] == pytest.approx(299 * lorenz.dt * 0.9056)
 
 
 def test_diverged_generation_scores_the_worst_values(lorenz: data.Dataset) -> None:
@@ -373,7 +419,7 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
     card = yaml.safe_load((tmp_path / "my_plrnn" / CARD_FILE).read_text())
     assert card["name"] == "my_plrnn" and card["kind"] == "latent" and card["code"] == "https://example.org/code"
     assert card["hyperparameters"]["hidden_dim"] == 8 and card["n_parameters_at_obs_dim_3"] == 3 + 2 * 3 * 8 + 3 + 8
-    assert "Hess" in card["citation"] and card["eval_protocol"] == "1"
+    assert "Hess" in card["citation"] and card["eval_protocol"] == EVAL_PROTOCOL_VERSION
     assert (tmp_path / "my_plrnn" / "LEADERBOARD.md").is_file()
 
 

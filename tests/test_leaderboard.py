@@ -22,7 +22,8 @@ from chaosbench.leaderboard.aggregate import aggregate
 
 
 def make(dataset: str, model: str, regime: str, seed: int, d_stsp: float | None, status: str = "ok",
-         metric_spec: str = "1", artifacts: bool = False, **metrics: float | None) -> RunRecord:  # fmt: skip
+         metric_spec: str = "1", artifacts: bool = False, protocol: str = "2",
+         **metrics: float | None) -> RunRecord:  # fmt: skip
     """A record whose metrics are all 1.0 except those given; ``None`` d_stsp means not scored."""
     values = {name: 1.0 for name in METRICS} | {"d_stsp": d_stsp} | metrics
     t = np.linspace(0.0, 12 * np.pi, 400)[:, None]
@@ -37,7 +38,7 @@ def make(dataset: str, model: str, regime: str, seed: int, d_stsp: float | None,
         reason=None if status == "ok" else f"{status} in test",
         metrics={} if status == "failed" else values,
         budget={"updates": 100, "used": 100}, wall_time_s=1.5, device="cpu", metric_spec=metric_spec,
-        dataset_version="1", dataset_sha256="0" * 64, config={"seed": seed},
+        dataset_version="1", dataset_sha256="0" * 64, config={"seed": seed, "eval_protocol": protocol},
         artifacts=curves if artifacts else None,
     )  # fmt: skip
 
@@ -140,9 +141,10 @@ def test_aggregate_is_a_function_of_the_record_set() -> None:
 
 
 def test_every_rendering_states_the_versions() -> None:
-    records = [*synthetic_records(), make("lorenz63", "gru_x", "stf", 0, 0.1, metric_spec="2")]
+    records = [*synthetic_records(), make("lorenz63", "gru_x", "stf", 0, 0.1, metric_spec="2", protocol="3")]
     table = aggregate(records)
-    stamp = "chaosbench 0.1.0; dataset version 1; metric spec 1, 2; built from 25 run records"
+    stamp = ("chaosbench 0.1.0; dataset version 1; metric spec 1, 2; evaluation protocol 2, 3; "
+             "built from 25 run records")
     assert render.version_stamp(table) == stamp
     md, csv, tex = render.markdown(table), render.csv(table), render.latex(table)
     assert f"*{stamp}*" in md

@@ -17,6 +17,7 @@ from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.errors import ChaosbenchError, IntegrityError
 from chaosbench.harness import records as records_module
 from chaosbench.harness.records import METRICS, RecordKey, RecordStore, RunRecord, canonical_json, read_record
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.harness.validate import validate
 
 SHA = "ab" * 32
@@ -31,7 +32,7 @@ def make(key: RecordKey, status: str = "ok", **overrides) -> RunRecord:
         "metric_spec": "1",
         "dataset_version": "1",
         "dataset_sha256": SHA,
-        "config": {"lr": 1e-3, "hidden": [32, 32]},
+        "config": {"lr": 1e-3, "hidden": [32, 32], "eval_protocol": EVAL_PROTOCOL_VERSION},
         "reason": None if status == "ok" else "test",
     }
     return RunRecord.create(key, status, **(fields | overrides))
@@ -56,7 +57,7 @@ def test_round_trip_is_exact_and_files_sit_at_their_key(store: RecordStore) -> N
     assert record.to_json() == text and record.sha256 == json.loads(text)["record_sha256"]
     assert record.sha256 == hashlib.sha256(canonical_json(record.body()).encode()).hexdigest()
     assert record.versions["chaosbench"] == "0.1.0" and record.versions["metric_spec"] == "1"
-    assert record.config == {"lr": 1e-3, "hidden": [32, 32]}
+    assert record.config == {"lr": 1e-3, "hidden": [32, 32], "eval_protocol": EVAL_PROTOCOL_VERSION}
     assert store.exists(KEY) and sorted(r.key.seed for r in store.iter_records()) == [0, 1, 2]
 
 
@@ -212,11 +213,15 @@ def test_validate_checks_versions_hashes_and_completeness(store: RecordStore) ->
     )
 
     store.write(make(RecordKey("henon", "lstm", "bptt", 0), metric_spec="9"))
+    store.write(make(RecordKey("henon", "lstm", "bptt", 1), config={"eval_protocol": "0"}))
     found = validate(store.root, manifest={"lorenz63": "cd" * 32})
     mismatch = "dataset sha256 abababababab... differs from the manifest's cdcdcdcdcdcd... for 'lorenz63'"
     assert sorted((str(p.path.relative_to(store.root)), p.message) for p in found) == [
         ("henon/lstm/bptt/seed0.json", "dataset 'henon' is not in the manifest"),
         ("henon/lstm/bptt/seed0.json", "unknown metric spec version '9' (known: ['1'])"),
+        ("henon/lstm/bptt/seed1.json", "dataset 'henon' is not in the manifest"),
+        ("henon/lstm/bptt/seed1.json",
+         f"stale: made under evaluation protocol '0', the current one is '{EVAL_PROTOCOL_VERSION}'"),
         *((f"lorenz63/plrnn/stf/seed{seed}.json", mismatch) for seed in range(3)),
     ]
 

@@ -1,9 +1,11 @@
-"""Evaluation protocol v1: how a trained model is scored against a dataset (docs/protocol.md).
+"""Evaluation protocol v2: how a trained model is scored against a dataset (docs/protocol.md).
 
 1. Generate ``n_gen`` steps freely from the first test state ``x_test[0]``.
 2. Discard the first ``transient`` generated steps; D_stsp and D_H (metric spec v1) compare the
-   rest with the whole test series. The valid prediction time compares the generated series
-   from step 0 with the test series (both start at the same instant).
+   rest with the whole test series. The valid prediction time compares the forecast steps
+   ``t >= 1`` of the generated series with the test series at the same instants (row 0 is the
+   model's reading of ``x_test[0]``, not a forecast; v1 counted it, so a model with a learned
+   encoder scored 0 whenever that reading was off, however good its forecast).
 3. PE(20) from every test point.
 4. ``lambda_max`` of the model: from its Jacobians (QR method) for a latent model, leading
    exponents only, ``lyapunov_inits`` initial states encoded from test points spread over the
@@ -33,14 +35,14 @@ import torch
 from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.harness.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 
-EVAL_PROTOCOL_VERSION = "1"
+EVAL_PROTOCOL_VERSION = "2"
 PE_STEPS = 20  # PE(n) of metric spec v1
 _REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Lengths of protocol v1.
+    """Lengths of the protocol.
 
     ``n_test``: the test series is the first ``n_test`` points of the test split (``None``: all
     of it; the short suites use less). ``n_gen``: generated steps, transient included (``None``:
@@ -125,7 +127,7 @@ def one_line(stage: str, err: BaseException) -> str:
 
 
 def evaluate(model: Any, dataset: Any, settings: EvalSettings, ref: Reference) -> Outcome:
-    """Score a trained ``model`` (latent or evaluable) on ``dataset`` by protocol v1.
+    """Score a trained ``model`` (latent or evaluable) on ``dataset`` by the protocol.
 
     Never raises for a problem in model code: that becomes a ``failed`` outcome with the stage
     and the exception in ``reason`` and every metric computed so far kept.
@@ -187,8 +189,8 @@ def _trajectory_metrics(
     return {
         "d_stsp": scores["d_stsp"],
         "d_h": scores["d_h"],
-        # aligned with the test series from its first state (the transient is part of the forecast)
-        "valid_time": valid_prediction_time(test, gen, dt, lambda_max),
+        # the forecast steps t >= 1, aligned with the test series (the transient is part of them)
+        "valid_time": valid_prediction_time(test[1:], gen[1:], dt, lambda_max),
     }
 
 

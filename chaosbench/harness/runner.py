@@ -7,7 +7,7 @@ any point keeps every finished unit and the next run continues from there.
 
 Per work unit (one dataset, model and regime with its missing seeds): the seeds of a latent
 model are trained as one batched ensemble by ``chaosbench.training.fit``; an evaluable model is
-fitted seed by seed. Each seed is then scored by evaluation protocol v1. A record's
+fitted seed by seed. Each seed is then scored by the evaluation protocol. A record's
 ``wall_time_s`` is the unit's training time divided by its number of seeds plus that seed's own
 evaluation time.
 """
@@ -31,6 +31,7 @@ from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, Outcome, Referenc
 from chaosbench.harness.executors import Executor, LocalExecutor
 from chaosbench.harness.records import Problem, RecordKey, RecordStore, RunRecord
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
+from chaosbench.harness.validate import stale_reason
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,30 @@ def default_results_dir(suite: str) -> Path:
 
 
 def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Problem]]:
-    """The units with their missing seeds, the number of intact records, and the bad files."""
-    intact: set[RecordKey] = set()
+    """The units with their seeds to (re)run, the number of current records, and the bad files.
+
+    A seed is rerun when its record is missing, bad, or stale: made under another evaluation
+    protocol or budget than the suite's (it is then one of the problems, and gets overwritten).
+    """
+    found: dict[RecordKey, RunRecord] = {}
     problems: list[Problem] = []
     if store.root.is_dir():
         scan = store.scan()
-        intact = {record.key for record in scan.records.values()}
+        found = {record.key: record for record in scan.records.values()}
         problems = scan.problems
     units, skipped = [], 0
     for unit in suite.units():
-        missing = [key.seed for key in unit.record_keys() if key not in intact]
-        skipped += len(unit.seeds) - len(missing)
-        if missing:
-            units.append(unit.with_seeds(missing))
+        todo = []
+        for key in unit.record_keys():
+            record = found.get(key)
+            stale = None if record is None else stale_reason(record, unit.budget)
+            if stale is not None:
+                problems.append(Problem(store.path_for(key), f"stale: {stale}"))
+            if record is None or stale is not None:
+                todo.append(key.seed)
+        skipped += len(unit.seeds) - len(todo)
+        if todo:
+            units.append(unit.with_seeds(todo))
     return units, skipped, problems
 
 

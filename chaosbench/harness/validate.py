@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from chaosbench.errors import ChaosbenchError
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.harness.records import (
     KNOWN_METRIC_SPECS,
     Problem,
@@ -23,12 +24,29 @@ from chaosbench.harness.records import (
 )
 
 
+def stale_reason(record: RunRecord, budget: int | None = None) -> str | None:
+    """Why ``record`` no longer counts (another evaluation protocol, or budget when given), else None.
+
+    The metric spec is checked apart, against the known specs.
+    """
+    protocol = record.config.get("eval_protocol")
+    if protocol != EVAL_PROTOCOL_VERSION:
+        return f"made under evaluation protocol {protocol!r}, the current one is {EVAL_PROTOCOL_VERSION!r}"
+    updates = record.budget.get("updates") if isinstance(record.budget, Mapping) else None
+    if budget is not None and updates != budget:
+        return f"made with a budget of {updates!r} updates, the suite's is {budget}"
+    return None
+
+
 def _content_problems(
     path: Path, record: RunRecord, manifest: Mapping[str, str] | None, metric_specs: Collection[str]
 ) -> Iterator[Problem]:
     spec = record.versions["metric_spec"]
     if spec not in metric_specs:
         yield Problem(path, f"unknown metric spec version {spec!r} (known: {sorted(metric_specs)})")
+    stale = stale_reason(record)
+    if stale is not None:
+        yield Problem(path, f"stale: {stale}")
     dataset = record.key.dataset
     if manifest is None:
         return
@@ -51,7 +69,8 @@ def validate(
 ) -> list[Problem]:
     """All problems of the records at ``path`` (a store directory or one ``.json`` file).
 
-    Checked: strict JSON and schema, record hash, known metric spec, dataset sha256 against
+    Checked: strict JSON and schema, record hash, known metric spec, the current evaluation
+    protocol, dataset sha256 against
     ``manifest`` (if given); for a directory also that each file sits where its key belongs (a
     copy of a record under another name is a duplicate), stray files, and that every key of
     ``expected`` (if given) has an intact record. An empty list means valid. ``datasets`` (if

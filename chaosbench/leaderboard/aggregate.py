@@ -19,7 +19,7 @@ Scoring rules (documented in the rendered tables too):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -30,10 +30,11 @@ from chaosbench.harness.records import METRICS, RunRecord
 GROUP = ["dataset", "model", "regime"]
 BASELINE_REGIME = "bptt"
 FORCING_PREFIXES = ("stf", "gtf")
-VERSION_COLUMNS = {
-    "chaosbench_version": "chaosbench",
-    "dataset_version": "dataset",
-    "metric_spec": "metric_spec",
+VERSION_COLUMNS: dict[str, Callable[[RunRecord], str]] = {
+    "chaosbench_version": lambda r: r.versions["chaosbench"],
+    "dataset_version": lambda r: r.versions["dataset"],
+    "metric_spec": lambda r: r.versions["metric_spec"],
+    "eval_protocol": lambda r: str(r.config.get("eval_protocol")),
 }
 _WORST = {"min": np.inf, "max": -np.inf, None: np.nan}
 
@@ -54,7 +55,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             **{"dataset": r.key.dataset, "model": r.key.model, "regime": r.key.regime, "seed": r.key.seed},
             "status": r.status,
             "wall_time_s": r.wall_time_s,
-            **{column: r.versions[field] for column, field in VERSION_COLUMNS.items()},
+            **{column: version(r) for column, version in VERSION_COLUMNS.items()},
             **{metric: _scored(r, metric) for metric in METRICS},
         }
         for r in records

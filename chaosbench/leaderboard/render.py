@@ -76,7 +76,7 @@ COLUMNS = (
 
 
 def version_stamp(table: pd.DataFrame) -> str:
-    """One line naming every chaosbench, dataset and metric spec version found in the records."""
+    """One line naming every chaosbench, dataset, metric spec and protocol version in the records."""
 
     def found(column: str) -> str:
         return ", ".join(sorted({v for joined in table[column] for v in joined.split(",")}))
@@ -85,6 +85,7 @@ def version_stamp(table: pd.DataFrame) -> str:
         "chaosbench_version": "chaosbench",
         "dataset_version": "dataset version",
         "metric_spec": "metric spec",
+        "eval_protocol": "evaluation protocol",
     }
     parts = [f"{labels[column]} {found(column)}" for column in VERSION_COLUMNS]
     return "; ".join(parts) + f"; built from {int(table['n_seeds'].sum())} run records"
