@@ -5,7 +5,9 @@ Every case trains ``UPDATES`` gradient updates on batches of 16 windows of 200 s
 Lorenz-63 (3 observed units, 50 hidden units); ``extra_info["steps_per_s"]`` is the throughput
 in sequence steps (seeds x batch x window per update). The ensemble speedup is
 ``mean(eight_solo_runs) / mean(ensemble[8])`` (for 16 seeds: ``16 * mean(solo_run) /
-mean(ensemble[16])``). Torch runs on one thread: these models are far too small for intra-op
+mean(ensemble[16])``). ``test_other_baselines_ensemble_of_five`` times the dendPLRNN, RNN,
+LSTM and GRU as the suites train them (5 seeds) on their native ensemble view and, for
+comparison, forced onto the ``torch.func.vmap`` path. Torch runs on one thread: these models are far too small for intra-op
 parallelism to pay, so a multi-core machine runs one process per core.
 """
 
@@ -19,7 +21,8 @@ import torch
 from torch import nn
 
 import chaosbench.systems as systems
-from chaosbench.models import ShPLRNN
+from chaosbench.models import ShPLRNN, build
+from chaosbench.training import ensemble as ensemble_module
 from chaosbench.training import fit
 
 UPDATES, BATCH, SEQ, HIDDEN = 30, 16, 200, 50
@@ -74,6 +77,19 @@ def test_shplrnn_ensemble(benchmark, lorenz, n_seeds) -> None:
     benchmark.pedantic(lambda: fit(FACTORY, lorenz, 0.01, REGIME, seeds=seeds, **SETTINGS),
                        rounds=3, warmup_rounds=1)
     _record(benchmark, n_seeds)
+
+
+@pytest.mark.benchmark(group="training")
+@pytest.mark.parametrize("native", [True, False], ids=["native", "vmap"])
+@pytest.mark.parametrize("name", ["dendplrnn", "rnn", "lstm", "gru"])
+def test_other_baselines_ensemble_of_five(benchmark, lorenz, name, native, monkeypatch) -> None:
+    """The suites' 5-seed ensemble of the other latent baselines, on their native view or vmap."""
+    if not native:
+        monkeypatch.setattr(ensemble_module, "supports_stacked", lambda model: False)
+    factory = functools.partial(build, name)
+    benchmark.pedantic(lambda: fit(factory, lorenz, 0.01, REGIME, seeds=list(range(5)), **SETTINGS),
+                       rounds=2, warmup_rounds=1)
+    _record(benchmark, 5)
 
 
 @pytest.mark.benchmark(group="training")
