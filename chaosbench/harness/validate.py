@@ -32,9 +32,8 @@ def stale_reason(record: RunRecord, budget: int | None = None) -> str | None:
     protocol = record.config.get("eval_protocol")
     if protocol != EVAL_PROTOCOL_VERSION:
         return f"made under evaluation protocol {protocol!r}, the current one is {EVAL_PROTOCOL_VERSION!r}"
-    updates = record.budget.get("updates") if isinstance(record.budget, Mapping) else None
-    if budget is not None and updates != budget:
-        return f"made with a budget of {updates!r} updates, the suite's is {budget}"
+    if budget is not None and record.budget["updates"] != budget:  # the schema guarantees the key
+        return f"made with a budget of {record.budget['updates']} updates, the suite's is {budget}"
     return None
 
 
