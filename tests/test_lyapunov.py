@@ -21,6 +21,7 @@ from chaosbench.lyapunov import (
     predictability_time,
     spectrum,
 )
+from chaosbench.lyapunov.qr import orthonormalise
 from chaosbench.systems import trajectory
 
 
@@ -247,6 +248,38 @@ def test_precision_floor_is_reported() -> None:
     exact = spectrum(Contracting(), x0=torch.ones(2, 3), transient=20, n_steps=40, renorm_every=1)
     assert exact.n_resolved == 3 and exact.reason == ""
     assert exact.exponents == pytest.approx(np.log([1.0, 0.1, 0.01]), abs=1e-6)
+
+
+def test_orthonormalise_by_triangular_solve_matches_householder_qr() -> None:
+    """Bases of condition 1e10 (as after 15 steps of the 64-unit RNN): same R, Q orthonormal to 1e-5."""
+    gen = torch.Generator().manual_seed(3)
+    left, right = (torch.linalg.qr(torch.randn(20, 32, 32, generator=gen, dtype=torch.float64))[0] for _ in range(2))
+    a = left @ torch.diag_embed(torch.logspace(0, -10, 32, dtype=torch.float64)) @ right
+    q, diag = orthonormalise(a)
+    q_ref, r_ref = torch.linalg.qr(a)
+    diag_ref = r_ref.diagonal(dim1=-2, dim2=-1)
+    assert torch.allclose(diag.abs().log(), diag_ref.abs().log(), rtol=0, atol=1e-9)
+    assert (q.mT @ q - torch.eye(32, dtype=torch.float64)).abs().max() < 1e-5
+    same_signs = q_ref * (diag_ref.sign() * diag.sign())[..., None, :]
+    assert (q - same_signs).abs().max() < 1e-5
+
+
+def test_singular_jacobian_gives_minus_inf_exponent_not_divergence() -> None:
+    """A direction the map annihilates has exponent -inf; the other exponents stay exact."""
+
+    class Projecting(torch.nn.Module):
+        latent_dim = 3
+
+        def step(self, z: torch.Tensor) -> torch.Tensor:
+            return z * torch.tensor([2.0, 0.5, 0.0], dtype=z.dtype)
+
+        def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.diag(torch.tensor([2.0, 0.5, 0.0], dtype=z.dtype)).expand(*z.shape, 3)
+
+    s = spectrum(Projecting(), x0=torch.ones(2, 3, dtype=torch.float64), transient=40, n_steps=50, renorm_every=1)
+    assert s.status == "ok"
+    assert s.exponents[:2] == pytest.approx([math.log(2.0), math.log(0.5)], abs=1e-12)
+    assert s.exponents[2] == -math.inf
 
 
 # --- blow-ups and bad input ---------------------------------------------------------------------------

@@ -20,6 +20,10 @@ from tqdm import tqdm
 
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
+# A basis column that shrinks, between two re-orthonormalisations, below this many machine
+# epsilons relative to the leading column has lost its last three significant digits.
+PRECISION_MARGIN = 1e3
+
 
 @dataclass(frozen=True)
 class QRRun:
@@ -89,8 +93,8 @@ def _run(
             done += chunk
             if not bool(torch.isfinite(x).all()):
                 return _diverged(logs, f"the state became non-finite by step {done} (the trajectory blew up)")
-            q, r = torch.linalg.qr(q)
-            growth = r.diagonal(dim1=-2, dim2=-1).to(torch.float64).abs()
+            q, diag_r = orthonormalise(q)
+            growth = diag_r.to(torch.float64).abs()
             if not bool(torch.isfinite(growth).all()):  # a zero column (log -inf) is legitimate
                 return _diverged(
                     logs, f"the tangent basis overflowed by step {done}; use a smaller renorm_every"
@@ -100,6 +104,27 @@ def _run(
             if bar is not None:
                 bar.update(chunk)
     return QRRun(logs, "ok", "")
+
+
+def orthonormalise(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a = Q R`` for a batch of bases (..., M, k): returns ``Q`` and the diagonal of ``R``.
+
+    ``R`` comes from the Householder factorisation; ``Q`` from one triangular solve,
+    ``Q = a R^-1``, which costs a fraction of forming ``Q`` from the reflectors (as
+    ``torch.linalg.qr`` does; the whole re-orthonormalisation takes about half as long). The
+    solve keeps ``Q`` orthonormal to about ``eps * cond(R)``, and its errors lie mostly within
+    the spans of the leading columns, which leave the growth of every leading volume, hence
+    every exponent, unchanged. Past the precision floor (a column below ``PRECISION_MARGIN``
+    epsilons of the leading one, e.g. a singular Jacobian) ``Q`` is formed from the reflectors.
+    """
+    reflectors, tau = torch.geqrf(a)
+    k = a.shape[-1]
+    r = reflectors[..., :k, :k].triu()
+    diag = r.diagonal(dim1=-2, dim2=-1)
+    size = diag.abs()
+    if bool((size.amin(-1) > PRECISION_MARGIN * torch.finfo(a.dtype).eps * size.amax(-1)).all()):
+        return torch.linalg.solve_triangular(r, a, upper=True, left=False), diag
+    return torch.linalg.householder_product(reflectors, tau), diag
 
 
 def _diverged(logs: torch.Tensor, reason: str) -> QRRun:

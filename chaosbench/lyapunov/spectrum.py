@@ -10,13 +10,10 @@ import numpy as np
 import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
-from chaosbench.lyapunov.qr import Step, benettin
+from chaosbench.lyapunov.qr import PRECISION_MARGIN, Step, benettin
 from chaosbench.lyapunov.quantities import Predictability, kaplan_yorke_dimension, predictability_time
 from chaosbench.lyapunov.targets import JacobianMode, Target, resolve
 
-# A basis column that shrinks, between two re-orthonormalisations, below this many machine
-# epsilons relative to the leading column has lost its last three significant digits.
-_PRECISION_MARGIN = 1e3
 # States at least this wide get the initial conditions split over CPU threads (measured below).
 _MIN_PARALLEL_DIM = 32
 
@@ -232,7 +229,7 @@ def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
 
 def _resolved(per_step: np.ndarray, renorm_every: int, dtype: torch.dtype) -> tuple[int, str]:
     """How many leading exponents the floating-point format resolves, and a note if not all."""
-    floor = math.log(_PRECISION_MARGIN * torch.finfo(dtype).eps)
+    floor = math.log(PRECISION_MARGIN * torch.finfo(dtype).eps)
     ok = (per_step - per_step[0]) * renorm_every >= floor
     n = int(ok.argmin()) if not ok.all() else len(ok)
     if n == len(ok):
