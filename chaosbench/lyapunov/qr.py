@@ -25,6 +25,11 @@ Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 PRECISION_MARGIN = 1e3
 
 
+def precision_floor(dtype: torch.dtype) -> float:
+    """The smallest column-to-leading-column ratio a basis of ``dtype`` still resolves."""
+    return PRECISION_MARGIN * torch.finfo(dtype).eps
+
+
 @dataclass(frozen=True)
 class QRRun:
     """Raw output of :func:`benettin`: summed ``log |R_jj|`` per initial condition and column."""
@@ -111,18 +116,18 @@ def orthonormalise(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``R`` comes from the Householder factorisation; ``Q`` from one triangular solve,
     ``Q = a R^-1``, which costs a fraction of forming ``Q`` from the reflectors (as
-    ``torch.linalg.qr`` does; the whole re-orthonormalisation takes about half as long). The
+    ``torch.linalg.qr`` does; measured 4 to 5 ms against 5.5 to 6 ms for 50 bases of 64). The
     solve keeps ``Q`` orthonormal to about ``eps * cond(R)``, and its errors lie mostly within
     the spans of the leading columns, which leave the growth of every leading volume, hence
-    every exponent, unchanged. Past the precision floor (a column below ``PRECISION_MARGIN``
-    epsilons of the leading one, e.g. a singular Jacobian) ``Q`` is formed from the reflectors.
+    every exponent, unchanged. Past the precision floor (a column below ``precision_floor`` of
+    the leading one, e.g. a singular Jacobian) ``Q`` is formed from the reflectors.
     """
     reflectors, tau = torch.geqrf(a)
     k = a.shape[-1]
     r = reflectors[..., :k, :k].triu()
     diag = r.diagonal(dim1=-2, dim2=-1)
     size = diag.abs()
-    if bool((size.amin(-1) > PRECISION_MARGIN * torch.finfo(a.dtype).eps * size.amax(-1)).all()):
+    if bool((size.amin(-1) > precision_floor(a.dtype) * size.amax(-1)).all()):
         return torch.linalg.solve_triangular(r, a, upper=True, left=False), diag
     return torch.linalg.householder_product(reflectors, tau), diag
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
-from chaosbench.lyapunov.qr import PRECISION_MARGIN, Step, benettin
+from chaosbench.lyapunov.qr import Step, benettin, precision_floor
 from chaosbench.lyapunov.quantities import Predictability, kaplan_yorke_dimension, predictability_time
 from chaosbench.lyapunov.targets import JacobianMode, Target, resolve
 
@@ -229,7 +229,7 @@ def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
 
 def _resolved(per_step: np.ndarray, renorm_every: int, dtype: torch.dtype) -> tuple[int, str]:
     """How many leading exponents the floating-point format resolves, and a note if not all."""
-    floor = math.log(PRECISION_MARGIN * torch.finfo(dtype).eps)
+    floor = math.log(precision_floor(dtype))
     ok = (per_step - per_step[0]) * renorm_every >= floor
     n = int(ok.argmin()) if not ok.all() else len(ok)
     if n == len(ok):
