@@ -157,11 +157,22 @@ def test_every_rendering_states_the_versions() -> None:
     assert len(parsed) == len(table) and parsed["d_stsp_median"].tolist() == table["d_stsp_median"].tolist()
 
 
+def test_best_entry_per_dataset_heads_the_markdown_and_the_page() -> None:
+    table = aggregate([*synthetic_records(), make("e", "a", "stf", 0, None, status="failed")])
+    best = render.leaders(table)
+    assert list(zip(best["dataset"], best["model"], best["regime"])) == [("henon", "lstm", "stf"), ("lorenz63", "lstm", "stf")]
+    md = render.markdown(table)
+    assert md.index("## Best entry per dataset") < md.index("## henon")
+    assert "| henon | lstm | stf | 3 | 0% | 0.15 ± 0.05 |" in md.split("## henon")[0]
+    page = html.page(table, [])
+    assert page.index("Best entry per dataset") < page.index('<section id="henon">')
+
+
 def test_page_has_sortable_tables_and_plots() -> None:
     pytest.importorskip("matplotlib")
     table = aggregate(synthetic_records())
     page = html.page(table, synthetic_records(), reference())
-    assert page.count('<table class="sortable">') == 2 and page.count("data:image/png;base64,") == 6
+    assert page.count('<table class="sortable">') == 1 + 2 and page.count("data:image/png;base64,") == 6
     assert render.version_stamp(table) in page and "<script>" in page
     assert 'data-sort="Infinity"' in page and "http" not in page.replace("http-equiv", "")
 
@@ -171,7 +182,7 @@ def test_page_without_matplotlib_shows_tables_and_a_note(monkeypatch: pytest.Mon
     monkeypatch.delitem(sys.modules, "chaosbench.leaderboard.plots", raising=False)
     page = html.page(aggregate(synthetic_records()), synthetic_records())
     assert "<img" not in page and 'pip install "chaosbench[plots]"' in page
-    assert page.count('<table class="sortable">') == 2
+    assert page.count('<table class="sortable">') == 1 + 2
 
 
 def test_write_leaderboard_files_and_refusals(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 import pandas as pd
 
 from chaosbench.harness.records import RunRecord
-from chaosbench.leaderboard.render import COLUMNS, RULES, by_dataset, version_stamp
+from chaosbench.leaderboard.render import (
+    COLUMNS, LEADER_COLUMNS, LEADERS_TITLE, RULES, Column, by_dataset, leaders, version_stamp,
+)
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -64,17 +66,17 @@ def _sort_attr(value: float | str) -> str:
     return "" if value != value else repr(value).replace("inf", "Infinity")
 
 
-def _table(rows: pd.DataFrame) -> str:
+def _table(rows: pd.DataFrame, columns: tuple[Column, ...] = COLUMNS) -> str:
     head = "".join(
         f'<th class="{"text" if c.kind == "text" else "num"}" scope="col">{escape(c.title)}</th>'
-        for c in COLUMNS
+        for c in columns
     )
     body = "".join(
         "<tr>"
         + "".join(
             f'<td class="{"text" if c.kind == "text" else "num"}" data-sort="{_sort_attr(c.sort_value(row))}">'
             f"{escape(c.text(row))}</td>"
-            for c in COLUMNS
+            for c in columns
         )
         + "</tr>\n"
         for _, row in rows.iterrows()
@@ -114,6 +116,7 @@ def page(
         parts.append(
             '<p class="note">Plots need matplotlib: <code>pip install "chaosbench[plots]"</code>.</p>'
         )
+    parts += [f"<section><h2>{LEADERS_TITLE}</h2>", _table(leaders(table), LEADER_COLUMNS), "</section>"]
     for dataset, rows in by_dataset(table):
         parts += [f'<section id="{escape(dataset)}"><h2>{escape(dataset)}</h2>', _table(rows)]
         if plots is not None:

@@ -73,6 +73,9 @@ COLUMNS = (
     Column("Valid time", "Valid time", "valid_time", "spread"),
     Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "number"),
 )
+# The summary table: one row per dataset, so the dataset takes the place of the rank.
+LEADER_COLUMNS = (Column("Dataset", "Dataset", "dataset", "text"), *COLUMNS[1:])
+LEADERS_TITLE = "Best entry per dataset"
 
 
 def version_stamp(table: pd.DataFrame) -> str:
@@ -96,14 +99,24 @@ def by_dataset(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     yield from table.groupby("dataset", sort=True)
 
 
+def leaders(table: pd.DataFrame) -> pd.DataFrame:
+    """The first-ranked row of every dataset, in dataset name order (ties: the first listed)."""
+    return pd.concat([rows.head(1) for _, rows in by_dataset(table.dropna(subset=["rank"]))])
+
+
+def _markdown_table(rows: pd.DataFrame, columns: tuple[Column, ...]) -> list[str]:
+    lines = ["| " + " | ".join(c.title for c in columns) + " |"]
+    lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in columns) + "|")
+    return lines + ["| " + " | ".join(c.text(row) for c in columns) + " |" for _, row in rows.iterrows()]
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = ["# chaosbench leaderboard", "", f"*{version_stamp(table)}*", "", RULES]
+    lines += ["", f"## {LEADERS_TITLE}", "", *_markdown_table(leaders(table), LEADER_COLUMNS)]
     for dataset, rows in by_dataset(table):
         minutes = rows["wall_time_s"].sum() / 60
         lines += ["", f"## {dataset}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
-                  "training and evaluation in all (one core per run)*", "", "| " + " | ".join(c.title for c in COLUMNS) + " |"]
-        lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in COLUMNS) + "|")
-        lines += ["| " + " | ".join(c.text(row) for c in COLUMNS) + " |" for _, row in rows.iterrows()]
+                  "training and evaluation in all (one core per run)*", "", *_markdown_table(rows, COLUMNS)]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
