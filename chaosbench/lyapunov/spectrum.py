@@ -225,8 +225,6 @@ def _workers(tgt: Target, method: str, shape: torch.Size) -> int:
     return threads if tgt.device.type == "cpu" and method == "analytic" and wide else 1
 
 
-
-
 def _resolved(per_step: np.ndarray, renorm_every: int, dtype: torch.dtype) -> tuple[int, str]:
     """How many leading exponents the floating-point format resolves, and a note if not all."""
     floor = math.log(precision_floor(dtype))
