@@ -1,8 +1,6 @@
-"""The committed leaderboard of record: every record valid, made from the datasets it names.
-
-Completeness against the standard suite is checked with ``chaosbench validate leaderboard/results
---suite standard`` once the suite has finished; until then the records present must be sound.
-"""
+"""The committed leaderboard of record: every record valid, made from the datasets it names, and
+every record of the standard suite present (what ``chaosbench validate leaderboard/results
+--suite standard`` also checks)."""
 
 from __future__ import annotations
 
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaosbench.data.store import data_dir, read_manifest, sha256_file
+from chaosbench.harness import suites
 from chaosbench.harness.records import RecordStore
 from chaosbench.harness.validate import validate
 from conftest import external_dir
@@ -36,6 +35,14 @@ def test_records_of_record_are_valid_and_match_their_datasets() -> None:
             manifest[name] = record.dataset_sha256
     problems = validate(RESULTS, manifest=manifest)
     assert problems == [], "\n".join(map(str, problems))
+
+
+@pytest.mark.skipif(not RESULTS.is_dir(), reason="no leaderboard of record committed yet")
+def test_leaderboard_of_record_holds_every_record_of_the_standard_suite() -> None:
+    expected = suites.load("standard").record_keys()
+    present = {record.key for record in RecordStore(RESULTS).iter_records()}
+    assert len(expected) == 10 * 115
+    assert sorted(set(expected) - present) == []
 
 
 def test_validate_checks_only_the_suites_datasets_in_a_shared_directory(tmp_path):
