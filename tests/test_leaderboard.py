@@ -166,6 +166,8 @@ def test_best_entry_per_dataset_heads_the_markdown_and_the_page() -> None:
     assert "| henon | lstm | stf | 3 | 0% | 0.15 ± 0.05 |" in md.split("## henon")[0]
     page = html.page(table, [])
     assert page.index("Best entry per dataset") < page.index('<section id="henon">')
+    only_failed = aggregate([make("e", "a", "stf", 0, None, status="failed")])
+    assert render.leaders(only_failed).empty and "## e" in render.markdown(only_failed)
 
 
 def test_page_has_sortable_tables_and_plots() -> None:

@@ -100,8 +100,8 @@ def by_dataset(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
 
 
 def leaders(table: pd.DataFrame) -> pd.DataFrame:
-    """The first-ranked row of every dataset, in dataset name order (ties: the first listed)."""
-    return pd.concat([rows.head(1) for _, rows in by_dataset(table.dropna(subset=["rank"]))])
+    """The first-ranked row of every dataset that has one (ties: the first listed), in table order."""
+    return table.dropna(subset=["rank"]).groupby("dataset", sort=True).head(1)
 
 
 def _markdown_table(rows: pd.DataFrame, columns: tuple[Column, ...]) -> list[str]:
