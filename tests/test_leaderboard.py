@@ -240,9 +240,10 @@ def test_cli_leaderboard_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert parser.parse_args(["leaderboard"]).results == "leaderboard/results"
 
 
-def test_cli_leaderboard_plots_the_true_series_at_the_records_test_length(tmp_path: Path) -> None:
+def test_leaderboard_plots_the_true_series_at_the_records_test_length(tmp_path: Path) -> None:
     from chaosbench import data
     from chaosbench.harness.evaluate import artifacts
+    from chaosbench.harness.runner import true_series
 
     store = RecordStore(tmp_path / "results")
     scored = make("lorenz63", "lstm", "stf", 0, 0.3)
@@ -251,7 +252,7 @@ def test_cli_leaderboard_plots_the_true_series_at_the_records_test_length(tmp_pa
                                  wall_time_s=1.0, device="cpu", metric_spec="1", dataset_version="1",
                                  dataset_sha256="0" * 64, config=config))  # fmt: skip
     store.write(make("not_a_dataset", "lstm", "stf", 0, 0.3))
-    truth = leaderboard_cli._truth(str(store.root), None)
+    truth = true_series(store.root)
     assert list(truth) == ["lorenz63"]
     expected = artifacts(np.asarray(data.load("lorenz63").test[:300], dtype=np.float64))
     for name, values in expected.items():

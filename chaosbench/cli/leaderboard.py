@@ -9,35 +9,12 @@ MAX_LISTED = 50  # problems printed one per line; the rest are counted
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
+    from chaosbench.harness.runner import true_series
     from chaosbench.leaderboard import write_leaderboard
 
-    for path in write_leaderboard(args.results, args.out, _truth(args.results, args.data_dir)).values():
+    for path in write_leaderboard(args.results, args.out, true_series(args.results, args.data_dir)).values():
         print(path)
     return 0
-
-
-def _truth(results: str, data_dir: str | None) -> dict[str, Any]:
-    """The plots' true series: each frozen dataset with records, at the test length its first
-    record scored (as ``chaosbench run`` draws them). Recordings read from a user's files and
-    unreadable records are left out; the tables do not depend on this."""
-    from pathlib import Path
-
-    from chaosbench import data
-    from chaosbench.errors import ChaosbenchError
-    from chaosbench.harness.evaluate import EvalSettings, reference_artifacts
-    from chaosbench.harness.records import read_record
-
-    known, truth = set(data.names(data_dir)), {}
-    folders = sorted(p for p in Path(results).iterdir() if p.is_dir()) if Path(results).is_dir() else []
-    for folder in (f for f in folders if f.name in known):
-        first = next(folder.rglob("*.json"), None)
-        try:
-            n_test = read_record(first).config["evaluation"]["n_test"]
-        except (ChaosbenchError, KeyError, TypeError):  # no record, or one the tables will report
-            continue
-        dataset = {folder.name: data.load(folder.name, data_dir)}
-        truth.update(reference_artifacts(dataset, EvalSettings(n_test=n_test)))
-    return truth
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,11 @@ from typing import Any
 from tqdm import tqdm
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, Outcome, Reference, evaluate, one_line, reference
+from chaosbench.harness.evaluate import (
+    EVAL_PROTOCOL_VERSION, EvalSettings, Outcome, Reference, evaluate, one_line, reference, reference_artifacts,
+)
 from chaosbench.harness.executors import Executor, LocalExecutor
-from chaosbench.harness.records import Problem, RecordKey, RecordStore, RunRecord
+from chaosbench.harness.records import Problem, RecordKey, RecordStore, RunRecord, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
 from chaosbench.harness.validate import stale_reason
 
@@ -142,7 +144,8 @@ def run_suite(
     if store.root.is_dir() and (summary.computed or not _tables_current(store, tables)):
         from chaosbench.leaderboard import write_leaderboard
 
-        summary.tables = write_leaderboard(store.root, tables, _reference_artifacts(suite, store, context))
+        truth = true_series(store.root, context.data_dir, context.external_dir, {d.name: d for d in suite.datasets})
+        summary.tables = write_leaderboard(store.root, tables, truth)
     summary.wall_time_s = time.perf_counter() - start
     return summary
 
@@ -157,20 +160,31 @@ def _tables_current(store: RecordStore, tables: Path) -> bool:
     return newest <= min(p.stat().st_mtime for p in outputs)
 
 
-def _reference_artifacts(suite: Suite, store: RecordStore, context: RunContext) -> dict[str, Any]:
-    """The true test series of every dataset with records here, when it can be loaded."""
+def true_series(
+    root: str | os.PathLike[str],
+    data_dir: str | None = None,
+    external_dir: str | None = None,
+    entries: Mapping[str, DatasetEntry] | None = None,
+) -> dict[str, Any]:
+    """The leaderboard plots' truth: the test series of every dataset with records under ``root``
+    that can be loaded (frozen datasets by name, others through ``entries``), in artifact form, at
+    the test length its first record scored. Datasets without a readable record are left out."""
     from chaosbench import data
-    from chaosbench.harness.evaluate import reference_artifacts
 
-    entries = {d.name: d for d in suite.datasets}
-    known = set(data.names(context.data_dir))
-    present = sorted(p.name for p in store.root.iterdir() if p.is_dir())
-    loaded = {}
-    for name in present:
-        entry = entries.get(name) or (DatasetEntry(name) if name in known else None)
-        if entry is not None:
-            loaded[name] = entry.load(context.data_dir, context.external_dir)
-    return reference_artifacts(loaded, suite.evaluation)
+    entries, known, truth = dict(entries or {}), set(data.names(data_dir)), {}
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+    for folder in folders:
+        entry = entries.get(folder.name) or (DatasetEntry(folder.name) if folder.name in known else None)
+        first = next(folder.rglob("*.json"), None)
+        if entry is None or first is None:
+            continue
+        try:
+            n_test = read_record(first).config["evaluation"]["n_test"]
+        except (ChaosbenchError, KeyError, TypeError):  # a bad record: the tables report it
+            continue
+        dataset = {folder.name: entry.load(data_dir, external_dir)}
+        truth.update(reference_artifacts(dataset, EvalSettings(n_test=n_test)))
+    return truth
 
 
 # ---------------------------------------------------------------- inside a worker
