@@ -21,7 +21,7 @@ from chaosbench.errors import ChaosbenchError, UnknownNameError
 from chaosbench.harness import runner, suites
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, EvalSettings, Reference, artifacts, evaluate
 from chaosbench.harness.executors import LocalExecutor, make
-from chaosbench.harness.records import RecordKey, RecordStore
+from chaosbench.records import RecordKey, RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
 from chaosbench.metrics import power_spectrum_distance, prediction_error, state_space_divergence
 from chaosbench.training import TAU_FRACTION, lyapunov_tau

@@ -16,7 +16,7 @@ import pytest
 
 from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.errors import ChaosbenchError, IntegrityError
-from chaosbench.harness.records import METRICS, RecordKey, RecordStore, RunRecord
+from chaosbench.records import METRICS, RecordKey, RecordStore, RunRecord
 from chaosbench.leaderboard import html, render, write_leaderboard
 from chaosbench.leaderboard.aggregate import aggregate
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from chaosbench.harness.records import RecordStore
+from chaosbench.records import RecordStore
 from chaosbench.leaderboard import write_leaderboard
 
 fcntl = pytest.importorskip("fcntl", reason="the pipe set-up is POSIX only")

@@ -10,8 +10,8 @@ import pytest
 
 from chaosbench.data.store import data_dir, read_manifest, sha256_file
 from chaosbench.harness import suites
-from chaosbench.harness.records import RecordStore
-from chaosbench.harness.validate import validate
+from chaosbench.records import RecordStore
+from chaosbench.records.validate import validate
 from conftest import external_dir
 
 RESULTS = Path(__file__).resolve().parents[1] / "leaderboard" / "results"

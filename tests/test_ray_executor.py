@@ -10,7 +10,7 @@ import pytest
 from chaosbench.harness import suites
 from chaosbench.harness.evaluate import EvalSettings
 from chaosbench.harness.executors import LocalExecutor, RayExecutor
-from chaosbench.harness.records import RecordStore
+from chaosbench.records import RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
 
 pytest.importorskip("ray")

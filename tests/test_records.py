@@ -16,9 +16,9 @@ import pytest
 from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.errors import ChaosbenchError, IntegrityError
 from chaosbench.harness import records as records_module
-from chaosbench.harness.records import METRICS, RecordKey, RecordStore, RunRecord, canonical_json, read_record
+from chaosbench.records import METRICS, RecordKey, RecordStore, RunRecord, canonical_json, read_record
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
-from chaosbench.harness.validate import validate
+from chaosbench.records.validate import validate
 
 SHA = "ab" * 32
 

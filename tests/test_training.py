@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -23,13 +24,13 @@ from chaosbench.training import (
     fit,
     lyapunov_tau,
     make,
-    regime_defaults,
+    resolve,
     resolve_device,
     tau_pred_steps,
 )
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import Rollout, TrainSettings, WindowSampler, _clip_, run
-from chaosbench.training.regimes import from_config
+from chaosbench.training.config import from_config
 
 # On the vmap path (the Tiny model below), ensemble members run batched kernels (bmm) where a
 # solo run runs plain ones (mm), which may sum in another order, so float32 rounding can differ
@@ -153,7 +154,7 @@ def test_ensemble_member_equals_solo_run(lorenz, regime, model) -> None:
 @pytest.mark.parametrize("regime", REGIMES)
 @pytest.mark.parametrize("model", NATIVE)
 def test_native_path_equals_vmap_path(lorenz, regime, model) -> None:
-    data, settings = torch.as_tensor(lorenz), TrainSettings(batch_size=4, seq_len=20, log_every=5)
+    data, settings = torch.as_tensor(lorenz), _settings(batch_size=4, seq_len=20, log_every=5)
     runs = []
     for native in (True, False):
         ens = Ensemble(_native(model), 3, [3, 5, 7], torch.device("cpu"), native=native)
@@ -274,7 +275,7 @@ def test_gtf_alpha_one_is_teacher_forcing_every_step(lorenz) -> None:
     model = Tiny(3)
     x = torch.as_tensor(lorenz[None, :21])
     one_step = torch.mean((model.step(x[:, :-1]) - x[:, 1:]) ** 2)  # TF: every input is data
-    gtf = Rollout(Gtf(alpha=1.0).forced_steps(20))(model, x, torch.tensor(1.0))
+    gtf = Rollout(make("gtf", alpha=1.0).forced_steps(20))(model, x, torch.tensor(1.0))
     torch.testing.assert_close(gtf, one_step, rtol=1e-6, atol=0)
     a = fit(Tiny, lorenz, 0.01, {"name": "gtf", "alpha": 1.0}, seeds=[1], budget=10, **SMALL)
     b = fit(Tiny, lorenz, 0.01, {"name": "stf", "tau": 1}, seeds=[1], budget=10, **SMALL)
@@ -286,7 +287,7 @@ def test_gtf_alpha_zero_is_bptt(lorenz) -> None:
     model = Tiny(3)
     x = torch.as_tensor(lorenz[None, :21])
     free = Rollout(())(model, x, torch.tensor(1.0))
-    gtf0 = Rollout(Gtf(alpha=0.0).forced_steps(20))(model, x, torch.tensor(0.0))
+    gtf0 = Rollout(make("gtf", alpha=0.0).forced_steps(20))(model, x, torch.tensor(0.0))
     torch.testing.assert_close(gtf0, free, rtol=1e-6, atol=0)
 
 
@@ -301,7 +302,7 @@ def test_adaptive_gtf_alpha_from_jacobian_norm(lorenz) -> None:
 def test_adaptive_alpha_rule() -> None:
     target = Gtf.alpha_target(torch.tensor([0.5, 1.0, 2.0, 4.0]))
     torch.testing.assert_close(target, torch.tensor([0.0, 0.0, 0.5, 0.75]))
-    gtf = Gtf(decay=0.9)
+    gtf = make("gtf", decay=0.9)
     alpha = gtf.anneal(torch.tensor([0.2, 0.8]), torch.tensor([0.6, 0.5]))
     torch.testing.assert_close(alpha, torch.tensor([0.6, 0.9 * 0.8 + 0.1 * 0.5]))
 
@@ -314,7 +315,7 @@ def test_lyapunov_tau_rule_numbers() -> None:
     assert lyapunov_tau(0.9056, 0.01, fraction=1.0) == 77
     assert lyapunov_tau({"lambda_max": 0.9056, "dt": 0.01}, fraction=0.25) == 19
     assert lyapunov_tau(100.0, 0.01) == 1  # never below one step
-    stf = Stf(tau="lyapunov").resolve({"lambda_max": 0.9056, "dt": 0.01})
+    stf = make("stf", tau="lyapunov").resolve({"lambda_max": 0.9056, "dt": 0.01})
     assert stf.tau == 11 and stf.tau_rule_version == TAU_RULE_VERSION  # round(0.15 x 76.54)
     # changing the rule's fraction must bump its version (and this pin)
     assert (TAU_RULE_VERSION, TAU_FRACTION) == (2, 0.15)
@@ -442,29 +443,58 @@ def test_unknown_regime_lists_close_names() -> None:
         make("sft")
 
 
-# --- default settings ------------------------------------------------------------------------
+# --- resolved settings ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["bptt", "stf", "gtf"])
-def test_regime_defaults_are_valid(name) -> None:
-    cfg = regime_defaults(name, "shplrnn")
-    assert make(**cfg["regime"]).name == name
-    assert cfg["training"]["batch_size"] == 16 and cfg["training"]["optimizer"] == "radam"
+def test_regime_yaml_is_complete(name) -> None:
+    # every regime parameter and every training setting has its value in the YAML: the
+    # dataclasses carry no defaults, so resolving a bare name must succeed on the YAML alone
+    cfg = resolve("shplrnn", name)
+    assert cfg.regime_object().name == name
+    assert cfg.training.batch_size == 16 and cfg.training.optimizer == "radam"
 
 
-def test_regime_defaults_model_override(tmp_path, monkeypatch) -> None:
-    (tmp_path / "regimes").mkdir()
-    (tmp_path / "regimes" / "stf.yaml").write_text(
-        "regime: stf\nparams: {tau: 10}\ntraining: {lr: 1.0e-3, batch_size: 16}\n"
-        "models: {lstm: {params: {tau: 5}, training: {lr: 2.0e-3}}}\n"
-    )
-    monkeypatch.setattr("chaosbench.training.defaults.baselines_dir", lambda: tmp_path)
-    assert regime_defaults("stf", "lstm") == {
-        "regime": {"name": "stf", "tau": 5}, "training": {"lr": 2.0e-3, "batch_size": 16}
-    }
-    assert regime_defaults("stf")["regime"] == {"name": "stf", "tau": 10}
-    (tmp_path / "regimes" / "stf.yaml").write_text("regime: stf\ntraining: {lr: 1.0e-3, momentum: 0.9}\n")
+def _regime_yaml(tmp_path, monkeypatch, text: str) -> None:
+    (tmp_path / "regimes").mkdir(exist_ok=True)
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "regimes" / "stf.yaml").write_text(text)
+    (tmp_path / "models" / "lstm.yaml").write_text("model: lstm\nparams: {hidden_dim: 7}\n")
+    monkeypatch.setattr("chaosbench.training.config.baselines_dir", lambda: tmp_path)
+    monkeypatch.setattr(sys.modules["chaosbench.models.registry"], "baselines_dir", lambda: tmp_path)
+
+
+TRAINING_YAML = "{lr: 1.0e-3, batch_size: 16, seq_len: 50, optimizer: adam, grad_clip: null, lr_decay: 1.0, log_every: 10}"
+
+
+def test_resolve_merges_model_yaml_then_regime_yaml_then_caller(tmp_path, monkeypatch) -> None:
+    _regime_yaml(tmp_path, monkeypatch, f"regime: stf\nparams: {{tau: 10, fraction: 0.5}}\ntraining: {TRAINING_YAML}\n"
+                 "models: {lstm: {params: {tau: 5}, training: {lr: 2.0e-3}}}\n")
+    cfg = resolve("lstm", "stf")
+    assert cfg.regime == {"name": "stf", "tau": 5, "fraction": 0.5}
+    assert (cfg.training.lr, cfg.training.seq_len, cfg.training.grad_clip) == (2.0e-3, 50, None)
+    assert cfg.model_params == {"hidden_dim": 7}
+    assert resolve(None, "stf").regime["tau"] == 10 and resolve(None, "stf").training.lr == 1.0e-3
+    # the caller (a suite, or fit's keywords) wins over both files
+    cfg = resolve("lstm", {"name": "stf", "tau": 3}, model_params={"hidden_dim": 9}, training={"lr": 0.5})
+    assert (cfg.regime["tau"], cfg.training.lr, cfg.model_params["hidden_dim"]) == (3, 0.5, 9)
+    # fit() goes through the same resolver
+    assert make("stf").tau == 10
+
+
+def test_resolve_rejects_bad_regime_files(tmp_path, monkeypatch) -> None:
+    _regime_yaml(tmp_path, monkeypatch, "regime: stf\nparams: {tau: 10, fraction: 0.5}\ntraining: {lr: 1.0e-3, momentum: 0.9}\n")
     with pytest.raises(ChaosbenchError, match="momentum"):
-        regime_defaults("stf")
+        resolve(None, "stf")
+    _regime_yaml(tmp_path, monkeypatch, f"regime: stf\nparams: {{tau: 10}}\ntraining: {TRAINING_YAML}\n")
+    with pytest.raises(ChaosbenchError, match="fraction"):  # every parameter in the YAML: no code default
+        resolve(None, "stf")
+    _regime_yaml(tmp_path, monkeypatch, f"regime: stf\nparams: {{tau: 10, fraction: 0.5}}\ntraining: {{lr: 1.0e-3}}\n")
+    with pytest.raises(ChaosbenchError, match="missing setting"):
+        resolve(None, "stf")
     with pytest.raises(UnknownNameError):
-        regime_defaults("tbptt")
+        resolve(None, "tbptt")
+
+
+def _settings(**given) -> TrainSettings:
+    return resolve(None, "bptt", training=given).training

@@ -9,19 +9,24 @@ MAX_LISTED = 50  # problems printed one per line; the rest are counted
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from chaosbench.harness.runner import true_series
-    from chaosbench.leaderboard import write_leaderboard
+    from chaosbench.cli.tables import write_tables
 
-    for path in write_leaderboard(args.results, args.out, true_series(args.results, args.data_dir)).values():
+    paths = write_tables(args.results, args.out, data_dir=args.data_dir, external_dir=args.data_dir_external,
+                         exclude_invalid=args.exclude_invalid)  # fmt: skip
+    for path in paths.values():
         print(path)
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from chaosbench.harness.validate import validate
+    from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
+    from chaosbench.records.validate import validate
 
-    expected, manifest, datasets = _suite_expectations(args) if args.suite else (None, None, None)
-    problems = validate(args.path, expected=expected, manifest=manifest, datasets=datasets)
+    if args.suite:
+        expected, manifest, datasets = _suite_expectations(args)
+        problems = validate(args.path, expected=expected, manifest=manifest, datasets=datasets)
+    else:
+        problems = validate(args.path, protocol=EVAL_PROTOCOL_VERSION)
     for problem in problems[:MAX_LISTED]:
         print(problem)
     if len(problems) > MAX_LISTED:
@@ -33,10 +38,11 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, str], set[str]]:
-    """Every record key of the suite, the sha256 each of its datasets must carry (the manifest's
-    for frozen datasets, the recording's own for empirical ones) and the suite's dataset names."""
+def _suite_expectations(args: argparse.Namespace) -> tuple[dict[Any, Any], dict[str, str], set[str]]:
+    """What the suite expects of every record, the sha256 each of its datasets must carry (the
+    manifest's for frozen datasets, the recording's own for empirical ones) and its dataset names."""
     from chaosbench.data.store import data_dir, read_manifest, sha256_file
+    from chaosbench.errors import ChaosbenchError
     from chaosbench.harness import suites
 
     suite = suites.load(args.suite, args.data_dir)
@@ -47,20 +53,27 @@ def _suite_expectations(args: argparse.Namespace) -> tuple[list[Any], dict[str, 
             manifest[entry.name] = sha256_file(entry.paths(args.data_dir_external)[0])
         elif f"{entry.name}.npz" in frozen:
             manifest[entry.name] = frozen[f"{entry.name}.npz"]
-    return suite.record_keys(), manifest, {entry.name for entry in suite.datasets}
+        else:
+            raise ChaosbenchError(f"dataset '{entry.name}' of suite {suite.name} is not in the data MANIFEST")
+    return suite.expectations(), manifest, {entry.name for entry in suite.datasets}
 
 
 def register(sub: Any) -> None:
     board = sub.add_parser(
         "leaderboard",
         help="build LEADERBOARD.md, leaderboard.csv, leaderboard.tex and index.html from run records",
-        description="Aggregate run records (read only, no model code runs) into the leaderboard files.",
+        description="Validate run records, then aggregate them (read only, no model code runs) into the "
+        "leaderboard files. Invalid records stop it unless --exclude-invalid is given.",
     )
     board.add_argument(
         "--results", default="leaderboard/results", help="record directory (default: %(default)s)"
     )
     board.add_argument("--out", default="leaderboard", help="output directory (default: %(default)s)")
     board.add_argument("--data-dir", default=None, help="frozen datasets, for the plots' true series (default: the shipped ones)")
+    board.add_argument("--data-dir-external", default=None,
+                       help="folder of the empirical recordings, for the plots' true series")
+    board.add_argument("--exclude-invalid", action="store_true",
+                       help="leave out (and list) records that 'chaosbench validate' rejects instead of refusing")
     board.set_defaults(func=_leaderboard)
 
     check = sub.add_parser(

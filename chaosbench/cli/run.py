@@ -61,14 +61,25 @@ def _run(args: argparse.Namespace) -> int:
     context = RunContext(suite.name, device=args.device, data_dir=args.data_dir,
                          external_dir=args.data_dir_external)  # fmt: skip
     executor = _executor(args, len(suite.units()))
-    summary = run_suite(suite, results, executor=executor, context=context, tables_dir=tables,
-                        progress=not args.no_progress)  # fmt: skip
+    summary = run_suite(suite, results, executor=executor, context=context, progress=not args.no_progress)
+    _tables(summary, tables, suite, context)
     _print(summary)
     return 0
 
 
+def _tables(summary: Any, tables: Path, suite: Any, context: Any) -> None:
+    """Write the tables after a run when a record changed or a table is missing or older."""
+    from chaosbench.cli.tables import tables_current, write_tables
+
+    results = Path(summary.results_dir)
+    if results.is_dir() and (summary.computed or not tables_current(results, tables)):
+        summary.tables = write_tables(results, tables, entries={d.name: d for d in suite.datasets},
+                                      data_dir=context.data_dir, external_dir=context.external_dir)  # fmt: skip
+
+
 def _submit(args: argparse.Namespace) -> int:
     from chaosbench.harness import suites
+    from chaosbench.harness.runner import RunContext
     from chaosbench.harness.submit import submit
 
     suite = suites.load(args.suite, args.data_dir)
@@ -78,6 +89,7 @@ def _submit(args: argparse.Namespace) -> int:
         suite=args.suite, root=args.root, executor=_executor(args, n_units), device=args.device,
         data_dir=args.data_dir, progress=not args.no_progress,
     )  # fmt: skip
+    _tables(summary, Path(summary.results_dir), suite, RunContext(suite.name, data_dir=args.data_dir))
     _print(summary)
     return 0
 

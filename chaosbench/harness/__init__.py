@@ -1,5 +1,5 @@
 """Running benchmark suites and storing their run records.
 
-This file imports nothing on purpose: ``chaosbench.harness.records`` is read by the leaderboard,
+This file imports nothing on purpose: ``chaosbench.records`` is read by the leaderboard,
 which must never load model or training code.
 """

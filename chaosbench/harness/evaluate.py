@@ -33,9 +33,9 @@ import numpy as np
 import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
-from chaosbench.harness.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
+from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 
-EVAL_PROTOCOL_VERSION = "2"
+EVAL_PROTOCOL_VERSION = "3"
 PE_STEPS = 20  # PE(n) of metric spec v1
 _REASON_CHARS = 300
 

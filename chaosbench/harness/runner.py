@@ -1,4 +1,4 @@
-"""Running a suite: find the records still missing, run their work units, write records, then tables.
+"""Running a suite: find the records still missing, run their work units, write their records.
 
 Resumption comes from the record store: a key with an intact record is skipped; a missing,
 corrupt or edited one is (re)computed, and a corrupt file is reported before it is replaced.
@@ -31,9 +31,9 @@ from chaosbench.harness.evaluate import (
     EVAL_PROTOCOL_VERSION, EvalSettings, Outcome, Reference, evaluate, one_line, reference, reference_artifacts,
 )
 from chaosbench.harness.executors import Executor, LocalExecutor
-from chaosbench.harness.records import Problem, RecordKey, RecordStore, RunRecord, read_record
+from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
-from chaosbench.harness.validate import stale_reason
+from chaosbench.records.validate import Expected, mismatch
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class RunContext:
 
 @dataclass
 class RunSummary:
-    """What a run did: records computed and skipped, files recomputed, statuses, table files."""
+    """What a run did: records computed and skipped, files recomputed, statuses (and the table
+    files, which the command line writes after the run)."""
 
     results_dir: Path
     computed: int = 0
@@ -68,8 +69,10 @@ def default_results_dir(suite: str) -> Path:
 def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Problem]]:
     """The units with their seeds to (re)run, the number of current records, and the bad files.
 
-    A seed is rerun when its record is missing, bad, or stale: made under another evaluation
-    protocol or budget than the suite's (it is then one of the problems, and gets overwritten).
+    A seed is rerun when its record is missing, bad, or made with other settings than the
+    suite's unit (:func:`chaosbench.records.validate.mismatch`: another protocol, metric spec,
+    budget or any resolved setting; it is then one of the problems, and gets overwritten).
+    Records of extra seeds of the suite's units are reported and left as they are.
     """
     found: dict[RecordKey, RunRecord] = {}
     problems: list[Problem] = []
@@ -79,17 +82,24 @@ def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Pr
         problems = scan.problems
     units, skipped = [], 0
     for unit in suite.units():
+        expected = Expected(unit.settings(), unit.settings_sha256())
         todo = []
         for key in unit.record_keys():
             record = found.get(key)
-            stale = None if record is None else stale_reason(record, unit.budget)
-            if stale is not None:
-                problems.append(Problem(store.path_for(key), f"stale: {stale}"))
-            if record is None or stale is not None:
+            reason = None if record is None else mismatch(record, expected)
+            if reason is not None:
+                problems.append(Problem(store.path_for(key), f"other settings: {reason}"))
+            if record is None or reason is not None:
                 todo.append(key.seed)
         skipped += len(unit.seeds) - len(todo)
         if todo:
             units.append(unit.with_seeds(todo))
+    groups = {(u.dataset.name, u.model.name, u.regime_label) for u in suite.units()}
+    problems += [
+        Problem(store.path_for(key), f"seed {key.seed} is not one of the suite's seeds (an extra record)")
+        for key in sorted(found)
+        if (key.dataset, key.model, key.regime) in groups and key.seed not in suite.seeds
+    ]
     return units, skipped, problems
 
 
@@ -99,15 +109,11 @@ def run_suite(
     *,
     executor: Executor | None = None,
     context: RunContext | None = None,
-    tables_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> RunSummary:
-    """Run every missing record of ``suite`` into ``results_dir``, then write the tables.
-
-    Tables (``write_leaderboard``) go to ``tables_dir`` (default: the parent of ``results_dir``);
-    they are rewritten only when a record changed or a table file is missing or older.
-    """
+    """Run every missing record of ``suite`` into ``results_dir`` (tables are the caller's: the
+    harness never imports the leaderboard)."""
     start = time.perf_counter()
     executor = executor or LocalExecutor()
     context = context or RunContext(suite.name)
@@ -140,24 +146,8 @@ def run_suite(
     finally:
         bar.close()
 
-    tables = Path(tables_dir) if tables_dir is not None else store.root.parent
-    if store.root.is_dir() and (summary.computed or not _tables_current(store, tables)):
-        from chaosbench.leaderboard import write_leaderboard
-
-        truth = true_series(store.root, context.data_dir, context.external_dir, {d.name: d for d in suite.datasets})
-        summary.tables = write_leaderboard(store.root, tables, truth)
     summary.wall_time_s = time.perf_counter() - start
     return summary
-
-
-def _tables_current(store: RecordStore, tables: Path) -> bool:
-    from chaosbench.leaderboard import OUTPUTS
-
-    outputs = [tables / name for name in OUTPUTS.values()]
-    if not all(p.is_file() for p in outputs):
-        return False
-    newest = max((p.stat().st_mtime for p in store.root.rglob("*.json")), default=0.0)
-    return newest <= min(p.stat().st_mtime for p in outputs)
 
 
 def true_series(
@@ -263,15 +253,16 @@ def _train_latent(unit: WorkUnit, dataset: Any, ref: Reference, context: RunCont
     from chaosbench.models.registry import build
     from chaosbench.training import fit, resolve_device
 
-    assert unit.regime is not None
-    factory = functools.partial(build, unit.model.spec, **unit.model.params)
+    assert unit.config is not None
+    config = unit.config
+    factory = functools.partial(build, unit.model.spec, **config.overrides)
     n = len(unit.seeds)
     device = str(resolve_device(context.device))
     start = time.perf_counter()
     try:
-        result = fit(factory, dataset.train, dataset.dt, unit.regime.config, seeds=list(unit.seeds),
-                     budget=unit.budget, device=context.device, progress=False,
-                     lambda_max=ref.lambda_max, **unit.training)  # fmt: skip
+        result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
+                     budget=unit.budget, model=unit.model.spec, device=context.device, progress=False,
+                     lambda_max=ref.lambda_max, **asdict(config.training))  # fmt: skip
     except ChaosbenchError:
         raise
     except Exception as err:
@@ -320,8 +311,11 @@ def _config(
     evaluation = asdict(unit.evaluation)
     evaluation["n_test"] = n_test = len(unit.evaluation.test_series(dataset.test))
     evaluation["n_gen"] = unit.evaluation.generated_length(n_test)
+    settings = unit.settings()
     return {
         "suite": context.suite,
+        "resolved": settings,
+        "config_sha256": config_sha256(settings),
         "eval_protocol": EVAL_PROTOCOL_VERSION,
         "seed": seed,
         "budget": unit.budget,

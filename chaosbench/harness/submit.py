@@ -2,7 +2,8 @@
 
 A submission ``NAME`` lives in ``leaderboard/results/NAME/``: its run records (the store layout
 ``<dataset>/NAME/<regime>/seed<k>.json``), ``model_card.yaml`` (what the model is, its
-hyperparameters and size, where its code is, how to cite it) and the tables of its own records.
+hyperparameters and size, where its code is, how to cite it); ``chaosbench submit`` writes the
+tables of its own records beside them.
 The model must pass :func:`chaosbench.models.check` before any compute is spent.
 """
 
@@ -20,7 +21,7 @@ from chaosbench.errors import ChaosbenchError
 from chaosbench.harness import suites
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.harness.executors import Executor
-from chaosbench.harness.records import atomic_write
+from chaosbench.records import atomic_write
 from chaosbench.harness.runner import RunContext, RunSummary, run_suite
 
 RECORD_ROOT = Path("leaderboard") / "results"
@@ -97,4 +98,4 @@ def submit(
     folder = Path(root) / name
     write_card(folder / CARD_FILE, model_card(entry, model, chosen.name, code_url, citation))
     context = RunContext(chosen.name, device=device, data_dir=data_dir)
-    return run_suite(chosen, folder, executor=executor, context=context, tables_dir=folder, progress=progress)
+    return run_suite(chosen, folder, executor=executor, context=context, progress=progress)

@@ -15,6 +15,13 @@ A suite is a YAML file (``baselines/suites/<name>.yaml``)::
 Evaluable models (fit/generate, e.g. ESN) are not trained by a regime: they run once per dataset
 and seed, under the regime label ``none``. A *work unit* is one (dataset, model, regime) with
 the seeds still to run; the runner trains those seeds as one batched ensemble.
+
+Every unit's configuration is resolved when the suite is loaded, by
+:func:`chaosbench.training.resolve` (model YAML, then regime YAML with its per-model override,
+then the suite's entries), so a bad setting fails before anything trains. A unit's
+:meth:`WorkUnit.settings` (resolved configuration, budget, evaluation and the versions of the
+protocol, metric spec, dataset and tau rule) is hashed into each record's ``config_sha256``: a
+record counts for a suite only when that hash matches.
 """
 
 from __future__ import annotations
@@ -22,16 +29,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaosbench.errors import ChaosbenchError, UnknownNameError
-from chaosbench.harness.evaluate import EvalSettings
-from chaosbench.harness.records import RecordKey
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, EvalSettings
+from chaosbench.records import RecordKey, config_sha256
+from chaosbench.records.validate import Expected
 from chaosbench.registry import Registry
+from chaosbench.training.config import TRAINING_KEYS, RunConfig
+from chaosbench.yamlio import read_yaml
 
 NO_REGIME = "none"  # regime label of evaluable models, which train without a regime
 TOP_KEYS = (
@@ -45,7 +53,6 @@ TOP_KEYS = (
     "training",
     "evaluation",
 )
-TRAINING_KEYS = ("batch_size", "seq_len", "lr", "optimizer", "grad_clip", "lr_decay", "log_every")
 EMPIRICAL_KEYS = ("name", "file", "test_file", "dt", "lambda_max", "test_fraction")
 
 
@@ -121,14 +128,18 @@ class RegimeEntry:
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """One (dataset, model, regime) and the seeds of it still to run, trained as one ensemble."""
+    """One (dataset, model, regime) and the seeds of it still to run, trained as one ensemble.
+
+    ``config`` is the unit's resolved training configuration (``None`` for an evaluable model,
+    which has no regime); ``model_params`` are the model's resolved parameters either way.
+    """
 
     dataset: DatasetEntry
     model: ModelEntry
     regime: RegimeEntry | None  # None for evaluable models
     seeds: tuple[int, ...]
     budget: int
-    training: dict[str, Any]
+    config: RunConfig | None
     evaluation: EvalSettings
 
     @property
@@ -140,6 +151,36 @@ class WorkUnit:
 
     def with_seeds(self, seeds: Iterable[int]) -> WorkUnit:
         return replace(self, seeds=tuple(seeds))
+
+    def settings(self) -> dict[str, Any]:
+        """Everything a record of this unit depends on besides its seed (hashed into the record)."""
+        from chaosbench.data import DATASET_VERSION
+        from chaosbench.metrics import METRIC_SPEC_VERSION
+        from chaosbench.models.registry import baseline_defaults
+        from chaosbench.training import TAU_RULE_VERSION
+
+        if self.config is not None:
+            trained = self.config.as_dict()
+        else:
+            params = {**baseline_defaults(self.model.spec), **self.model.params}
+            trained = {"model": {"spec": self.model.spec, "params": params}, "regime": None, "training": None}
+        trained["model"]["kind"] = self.model.kind
+        lyapunov_tau = trained["regime"] is not None and trained["regime"].get("tau") == "lyapunov"
+        return {
+            "dataset": asdict(self.dataset),
+            **trained,
+            "budget": self.budget,
+            "evaluation": asdict(self.evaluation),
+            "versions": {
+                "eval_protocol": EVAL_PROTOCOL_VERSION,
+                "metric_spec": METRIC_SPEC_VERSION,
+                "dataset": "empirical" if self.dataset.empirical else DATASET_VERSION,
+                "tau_rule": TAU_RULE_VERSION if lyapunov_tau else None,
+            },
+        }
+
+    def settings_sha256(self) -> str:
+        return config_sha256(self.settings())
 
     def __str__(self) -> str:
         return f"{self.dataset.name}/{self.model.name}/{self.regime_label}"
@@ -160,17 +201,35 @@ class Suite:
     evaluation: EvalSettings
 
     def units(self) -> list[WorkUnit]:
-        """Every work unit with all of the suite's seeds, dataset-major."""
-        out = []
-        for dataset in self.datasets:
-            for model in self.models:
-                regimes: Sequence[RegimeEntry | None] = self.regimes if model.kind == "latent" else (None,)
-                out += [WorkUnit(dataset, model, regime, self.seeds, self.budget, self.training,
-                                 self.evaluation) for regime in regimes]  # fmt: skip
-        return out
+        """Every work unit with all of the suite's seeds, dataset-major, each resolved."""
+        from chaosbench.training import resolve
+
+        configs: dict[tuple[str, str], RunConfig | None] = {}
+        for model in self.models:
+            for regime in self.regimes if model.kind == "latent" else (None,):
+                label = regime.label if regime is not None else NO_REGIME
+                configs[model.name, label] = None if regime is None else _resolved(
+                    f"model '{model.name}' under regime '{label}'",
+                    lambda: resolve(model.spec, regime.config, model_params=model.params, training=self.training),
+                )
+        return [
+            WorkUnit(dataset, model, regime, self.seeds, self.budget,
+                     configs[model.name, regime.label if regime is not None else NO_REGIME], self.evaluation)
+            for dataset in self.datasets
+            for model in self.models
+            for regime in (self.regimes if model.kind == "latent" else (None,))
+        ]  # fmt: skip
 
     def record_keys(self) -> list[RecordKey]:
         return [key for unit in self.units() for key in unit.record_keys()]
+
+    def expectations(self) -> dict[RecordKey, Expected]:
+        """Every record key of the suite with the settings (and hash) its record must carry."""
+        out = {}
+        for unit in self.units():
+            expected = Expected(unit.settings(), unit.settings_sha256())
+            out.update({key: expected for key in unit.record_keys()})
+        return out
 
     def subset(
         self,
@@ -199,6 +258,13 @@ class Suite:
 
     def with_models(self, models: Sequence[ModelEntry]) -> Suite:
         return replace(self, models=tuple(models))
+
+
+def _resolved(what: str, resolve: Any) -> Any:
+    try:
+        return resolve()
+    except ChaosbenchError as err:
+        raise ChaosbenchError(f"{what}: {err}") from None
 
 
 def _check_names(kind: str, wanted: Sequence[str] | None, known: Sequence[str], suite: str) -> None:
@@ -233,15 +299,7 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
         path = suites_dir() / f"{text}.yaml"
     if not path.is_file():
         raise ChaosbenchError(f"suite file {path} does not exist")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ChaosbenchError(f"{path}: cannot read the suite ({err.__class__.__name__})") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ChaosbenchError(f"{path}: malformed YAML{where}: {problem}") from None
+    doc = read_yaml(path)
     try:
         return parse(doc, default_name=path.stem, data_dir=data_dir)
     except ChaosbenchError as err:
@@ -385,12 +443,10 @@ def _regime(entry: Any) -> RegimeEntry:
 
 
 def _training(doc: Any) -> dict[str, Any]:
-    from chaosbench.training import TrainSettings
-
+    """The suite's training entries; their values are checked when the units are resolved."""
     if not isinstance(doc, dict):
         raise ChaosbenchError(f"'training' must be a mapping, got {doc!r}")
     _unknown_keys("training", doc, TRAINING_KEYS)
-    TrainSettings(**doc)  # validates types and ranges
     return dict(doc)
 
 

@@ -6,14 +6,14 @@ It reads record files only; it never imports or runs model code.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chaosbench.errors import ChaosbenchError, IntegrityError
-from chaosbench.harness.records import RecordStore, atomic_write
+from chaosbench.errors import ChaosbenchError
 from chaosbench.leaderboard import html, render
 from chaosbench.leaderboard.aggregate import aggregate
+from chaosbench.records import RunRecord, atomic_write
 
 OUTPUTS = {
     "markdown": "LEADERBOARD.md",
@@ -24,25 +24,20 @@ OUTPUTS = {
 
 
 def write_leaderboard(
-    records_dir: str | os.PathLike[str],
+    records: Sequence[RunRecord],
     out_dir: str | os.PathLike[str],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Build every leaderboard file from the records in ``records_dir``; return their paths.
+    """Build every leaderboard file from validated ``records``; return their paths.
 
-    Refuses to build from a directory holding any bad record file (run ``chaosbench validate``
-    to list them all). ``reference`` maps a dataset name to its true data for the plots, in the
-    artifact format of the records (``trajectory_sample``, ``power_spectrum``).
+    The caller validates (``chaosbench leaderboard`` refuses, or with ``--exclude-invalid``
+    leaves out and lists, every record that ``chaosbench validate`` rejects). ``reference`` maps
+    a dataset name to its true data for the plots, in the artifact format of the records
+    (``trajectory_sample``, ``power_spectrum``).
     """
-    scan = RecordStore(records_dir).scan()
-    if scan.problems:
-        raise IntegrityError(
-            f"{len(scan.problems)} bad record file(s), first {scan.problems[0]}; "
-            f"see 'chaosbench validate {records_dir}'"
-        )
-    records = list(scan.records.values())
+    records = list(records)
     if not records:
-        raise ChaosbenchError(f"no run records in {records_dir}")
+        raise ChaosbenchError("no run records to build a leaderboard from")
     table = aggregate(records)
     texts = {
         "markdown": render.markdown(table),

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.harness.records import METRICS, RunRecord
+from chaosbench.records import METRICS, RunRecord
 
 GROUP = ["dataset", "model", "regime"]
 BASELINE_REGIME = "bptt"

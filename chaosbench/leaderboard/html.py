@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from chaosbench.harness.records import RunRecord
+from chaosbench.records import RunRecord
 from chaosbench.leaderboard.render import (
     COLUMNS, LEADER_COLUMNS, LEADERS_TITLE, RULES, Column, by_dataset, leaders, version_stamp,
 )

@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from chaosbench.harness.records import RunRecord
+from chaosbench.records import RunRecord
 from chaosbench.leaderboard.aggregate import runs_frame
 
 

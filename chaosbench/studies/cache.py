@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chaosbench.harness.records import atomic_write, canonical_json
+from chaosbench.records import atomic_write, canonical_json
 
 RESULT_FILE = "result.json"
 KEY_CHARS = 12

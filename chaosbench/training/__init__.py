@@ -2,11 +2,12 @@
 
 ``fit(factory, train, dt, regime, seeds=[...], budget=...)`` trains all seeds of one
 (model, regime, dataset) as one ensemble; ``as_evaluable`` wraps the same into an evaluable
-model; ``regimes`` is the registry of regimes (``make("stf", tau=10)``) and
-``regime_defaults(regime, model)`` their default settings from ``baselines/regimes/``.
+model; ``regimes`` is the registry of regimes (``make("stf", tau=10)``); ``resolve(model,
+regime, ...)`` merges the model and regime YAML files with the caller's settings (the one place
+settings are resolved, :mod:`chaosbench.training.config`).
 """
 
-from chaosbench.training.defaults import regime_defaults
+from chaosbench.training.config import RunConfig, from_config, make, resolve
 from chaosbench.training.devices import cpu_threads, resolve_device
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.fit import FitResult, TrainedLatentModel, as_evaluable, fit
@@ -18,9 +19,7 @@ from chaosbench.training.regimes import (
     Gtf,
     Regime,
     Stf,
-    from_config,
     lyapunov_tau,
-    make,
     regimes,
     tau_pred_steps,
 )
@@ -34,6 +33,7 @@ __all__ = [
     "FitResult",
     "Gtf",
     "Regime",
+    "RunConfig",
     "Stf",
     "TrainSettings",
     "TrainedLatentModel",
@@ -43,7 +43,7 @@ __all__ = [
     "from_config",
     "lyapunov_tau",
     "make",
-    "regime_defaults",
+    "resolve",
     "regimes",
     "resolve_device",
     "tau_pred_steps",

@@ -16,8 +16,9 @@ from torch import nn
 from chaosbench.errors import ChaosbenchError
 from chaosbench.training.devices import resolve_device
 from chaosbench.training.ensemble import Ensemble, ModelFactory
+from chaosbench.training.config import from_config, resolve
 from chaosbench.training.loop import Callback, TrainSettings, run
-from chaosbench.training.regimes import Regime, from_config
+from chaosbench.training.regimes import Regime
 
 
 @dataclass
@@ -66,35 +67,35 @@ def fit(
     *,
     seeds: Sequence[int],
     budget: int,
-    batch_size: int = 16,
-    seq_len: int = 200,
-    lr: float = 3e-2,
-    optimizer: str = "radam",
-    grad_clip: float | None = 10.0,
-    lr_decay: float = 0.1,
-    log_every: int = 100,
+    model: str | None = None,
     device: str = "auto",
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     lambda_max: float | None = None,
+    **training: Any,
 ) -> FitResult:
     """Train one model per seed on ``train`` (``(T, N)``, sampled every ``dt``) as one ensemble.
 
     ``model_factory(obs_dim)`` builds a latent model; ``regime`` is a regime, its name, or a
-    mapping ``{"name": ..., **params}``. ``stf`` with ``tau = "lyapunov"`` takes ``lambda_max``
-    (per time unit, e.g. the dataset card's) or else estimates it from ``train``. ``budget``
-    counts gradient updates. Seed ``s``'s member equals what ``seeds=[s]`` alone gives (see
-    ``tests/test_training.py`` for the tolerance).
+    mapping ``{"name": ..., **params}``. Regime parameters and training settings (``lr``,
+    ``batch_size``, ``seq_len``, ``optimizer``, ``grad_clip``, ``lr_decay``, ``log_every``, as
+    keywords) not given here come from the regime's YAML, with the per-model override of
+    ``model`` (a model name) when it is given: :func:`chaosbench.training.config.resolve`.
+    ``stf`` with ``tau = "lyapunov"`` takes ``lambda_max`` (per time unit, e.g. the dataset
+    card's) or else estimates it from ``train``. ``budget`` counts gradient updates. Seed ``s``'s
+    member equals what ``seeds=[s]`` alone gives (see ``tests/test_training.py`` for the
+    tolerance).
     """
-    data = _checked_train(train, seq_len)
+    config = resolve(model, regime, training=training)
+    settings = config.training
+    data = _checked_train(train, settings.seq_len)
     seeds = _checked_seeds(seeds)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ChaosbenchError(f"budget must be a positive number of gradient updates, got {budget!r}")
     if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ChaosbenchError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt)
-    settings = TrainSettings(batch_size, seq_len, lr, optimizer, grad_clip, lr_decay, log_every)
-    resolved = from_config(regime)
+    resolved = config.regime_object()
     if resolved.needs_lambda_max and lambda_max is None:
         lambda_max = _estimate_lambda_max(data, dt)
     resolved = resolved.resolve({"lambda_max": lambda_max, "dt": dt})

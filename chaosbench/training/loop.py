@@ -37,18 +37,21 @@ JACOBIAN_ENTRIES = 4096  # ... and at most this many Jacobian entries per window
 class TrainSettings:
     """Optimisation settings (the budget, in gradient updates, is passed separately).
 
+    Every field is required: the values of record come from the regime YAML through
+    :func:`chaosbench.training.config.resolve`, the one place that merges settings.
+
     The learning rate decays exponentially from ``lr`` to ``lr * lr_decay`` over the budget;
     ``grad_clip`` (``None``: off) caps each seed's gradient norm; ``log_every`` sets how often
     the per-seed loss and gradient norms are recorded.
     """
 
-    batch_size: int = 16
-    seq_len: int = 200
-    lr: float = 3e-2
-    optimizer: str = "radam"
-    grad_clip: float | None = 10.0
-    lr_decay: float = 0.1
-    log_every: int = 100
+    batch_size: int
+    seq_len: int
+    lr: float
+    optimizer: str
+    grad_clip: float | None
+    lr_decay: float
+    log_every: int
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "seq_len", "log_every"):

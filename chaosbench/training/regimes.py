@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -122,8 +122,8 @@ class Stf(Regime):
     """
 
     name: ClassVar[str] = "stf"
-    tau: int | str = "lyapunov"
-    fraction: float = TAU_FRACTION
+    tau: int | str
+    fraction: float
     tau_rule_version: int | None = None  # set when ``tau`` came from the Lyapunov rule
 
     def __post_init__(self) -> None:
@@ -166,10 +166,10 @@ class Gtf(Regime):
     """
 
     name: ClassVar[str] = "gtf"
-    alpha: float | str = "adaptive"
-    alpha_init: float = 1.0
-    update_every: int = 5
-    decay: float = 0.999
+    alpha: float | str
+    alpha_init: float
+    update_every: int
+    decay: float
 
     def __post_init__(self) -> None:
         if self.alpha != "adaptive":
@@ -200,31 +200,6 @@ regimes: Registry[type[Regime]] = Registry("regime")
 regimes.register("bptt", Bptt, description="backpropagation through time, no forcing")
 regimes.register("stf", Stf, description="sparse teacher forcing every tau steps")
 regimes.register("gtf", Gtf, description="generalised teacher forcing with fixed or adaptive alpha")
-
-
-def make(name: str, **params: Any) -> Regime:
-    """The regime ``name`` with ``params`` (e.g. ``make("stf", tau=10)``)."""
-    cls = regimes.get(name)
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ChaosbenchError(
-            f"regime '{name}' has no parameter {', '.join(map(repr, unknown))} "
-            f"(parameters: {', '.join(known) or 'none'})"
-        )
-    return cls(**params)
-
-
-def from_config(config: Mapping[str, Any] | str | Regime) -> Regime:
-    """A regime from its name, a mapping ``{"name": ..., **params}``, or a regime (returned)."""
-    if isinstance(config, Regime):
-        return config
-    if isinstance(config, str):
-        return make(config)
-    if not isinstance(config, Mapping) or "name" not in config:
-        raise ChaosbenchError(f"a regime config needs a 'name', got {config!r}")
-    params = {k: v for k, v in config.items() if k != "name"}
-    return make(str(config["name"]), **params)
 
 
 def _lambda_and_dt(info: Any) -> tuple[float | None, float]:

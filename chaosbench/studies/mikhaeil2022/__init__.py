@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chaosbench.harness.records import atomic_write
+from chaosbench.records import atomic_write
 from chaosbench.studies.mikhaeil2022 import findings, forcing, gradients, report, training_spectrum
 from chaosbench.studies.mikhaeil2022.common import dataset
 from chaosbench.studies.mikhaeil2022.settings import parse

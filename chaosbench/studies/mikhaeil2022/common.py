@@ -12,7 +12,7 @@ from typing import Any
 
 from chaosbench import __version__, data
 from chaosbench.models import baseline_defaults, build
-from chaosbench.training import TAU_RULE_VERSION, Callback, FitResult, cpu_threads, fit, regime_defaults, resolve_device
+from chaosbench.training import TAU_RULE_VERSION, Callback, FitResult, cpu_threads, fit, resolve, resolve_device
 from chaosbench.studies.mikhaeil2022.settings import StudySettings
 
 
@@ -35,9 +35,11 @@ def training_config(
     A ``tau = "lyapunov"`` regime also carries the tau rule's version, so a new rule recomputes it.
     """
     ds = dataset(dataset_name)
-    training = {**regime_defaults(str(regime["name"]), settings.model)["training"], **(window or {})}
+    given = {**(window or {}), "log_every": max(1, budget // 20)}
     if settings.lr is not None:
-        training["lr"] = settings.lr
+        given["lr"] = settings.lr
+    resolved = resolve(settings.model, regime, training=given).as_dict()
+    regime = resolved["regime"]
     if regime.get("tau") == "lyapunov":
         regime = {**regime, "tau_rule_version": TAU_RULE_VERSION}
     return {
@@ -45,7 +47,7 @@ def training_config(
         "dataset": {"name": ds.name, "sha256": ds.sha256, "version": ds.card.get("version")},
         "model": {"name": settings.model, "params": baseline_defaults(settings.model)},
         "regime": dict(regime),
-        "training": training,
+        "training": resolved["training"],
         "seeds": list(seeds),
         "budget": budget,
         "device": str(resolve_device(settings.device)),
@@ -63,5 +65,5 @@ def train(
         return fit(
             factory, ds.train, ds.dt, config["regime"], seeds=config["seeds"], budget=config["budget"],
             device=config["device"], callbacks=callbacks, progress=progress, lambda_max=ds.lambda_max,
-            log_every=max(1, config["budget"] // 20), **config["training"],
+            **config["training"],
         )  # fmt: skip

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from chaosbench import __version__
-from chaosbench.harness.records import git_commit
+from chaosbench.records import git_commit
 from chaosbench.studies.mikhaeil2022 import findings
 from chaosbench.studies.mikhaeil2022.common import dataset
 from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION

@@ -126,6 +126,11 @@ def canonical_json(obj: Any) -> str:
         raise ChaosbenchError(f"value is not strict JSON: {err}") from None
 
 
+def config_sha256(settings: Mapping[str, Any]) -> str:
+    """The sha256 of a unit's resolved settings in canonical JSON: a record's configuration identity."""
+    return hashlib.sha256(canonical_json(dict(settings)).encode()).hexdigest()
+
+
 def _check_metrics(status: str, metrics: Any) -> None:
     _check(isinstance(metrics, dict), "metrics must be an object")
     unknown = sorted(set(metrics) - set(METRICS))
