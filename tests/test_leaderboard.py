@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import math
 import random
@@ -15,14 +16,19 @@ import pandas as pd
 import pytest
 
 from chaosbench.cli import leaderboard as leaderboard_cli
+from chaosbench.cli.tables import write_tables
 from chaosbench.errors import ChaosbenchError, IntegrityError
 from chaosbench.records import METRICS, RecordKey, RecordStore, RunRecord
 from chaosbench.leaderboard import html, render, write_leaderboard
+from chaosbench.data.store import data_dir, read_manifest
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.leaderboard.aggregate import aggregate
+
+MANIFEST = read_manifest(data_dir())
 
 
 def make(dataset: str, model: str, regime: str, seed: int, d_stsp: float | None, status: str = "ok",
-         metric_spec: str = "1", artifacts: bool = False, protocol: str = "2",
+         metric_spec: str = "1", artifacts: bool = False, protocol: str = EVAL_PROTOCOL_VERSION,
          **metrics: float | None) -> RunRecord:  # fmt: skip
     """A record whose metrics are all 1.0 except those given; ``None`` d_stsp means not scored."""
     values = {name: 1.0 for name in METRICS} | {"d_stsp": d_stsp} | metrics
@@ -38,7 +44,8 @@ def make(dataset: str, model: str, regime: str, seed: int, d_stsp: float | None,
         reason=None if status == "ok" else f"{status} in test",
         metrics={} if status == "failed" else values,
         budget={"updates": 100, "used": 100}, wall_time_s=1.5, device="cpu", metric_spec=metric_spec,
-        dataset_version="1", dataset_sha256="0" * 64, config={"seed": seed, "eval_protocol": protocol},
+        dataset_version="1", dataset_sha256=MANIFEST.get(f"{dataset}.npz", "0" * 64),
+        config={"seed": seed, "eval_protocol": protocol},
         artifacts=curves if artifacts else None,
     )  # fmt: skip
 
@@ -141,9 +148,9 @@ def test_aggregate_is_a_function_of_the_record_set() -> None:
 
 
 def test_every_rendering_states_the_versions() -> None:
-    records = [*synthetic_records(), make("lorenz63", "gru_x", "stf", 0, 0.1, metric_spec="2", protocol="3")]
+    records = [*synthetic_records(), make("lorenz63", "gru_x", "stf", 0, 0.1, metric_spec="2", protocol="4")]
     table = aggregate(records)
-    stamp = ("chaosbench 0.1.0; dataset version 1; metric spec 1, 2; evaluation protocol 2, 3; "
+    stamp = ("chaosbench 0.1.0; dataset version 1; metric spec 1, 2; evaluation protocol 3, 4; "
              "built from 25 run records")
     assert render.version_stamp(table) == stamp
     md, csv, tex = render.markdown(table), render.csv(table), render.latex(table)
@@ -187,11 +194,11 @@ def test_page_without_matplotlib_shows_tables_and_a_note(monkeypatch: pytest.Mon
     assert page.count('<table class="sortable">') == 1 + 2
 
 
-def test_write_leaderboard_files_and_refusals(tmp_path: Path) -> None:
+def test_write_leaderboard_files_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = RecordStore(tmp_path / "results")
     for record in synthetic_records():
         store.write(record)
-    paths = write_leaderboard(store.root, tmp_path / "out")
+    paths = write_tables(store.root, tmp_path / "out")
     assert {p.name for p in paths.values()} == {
         "LEADERBOARD.md",
         "leaderboard.csv",
@@ -200,13 +207,20 @@ def test_write_leaderboard_files_and_refusals(tmp_path: Path) -> None:
     }
     assert all(p.parent == tmp_path / "out" and p.stat().st_size > 500 for p in paths.values())
 
+    # the tables refuse records that validate rejects, or leave them out and list them
     bad = store.path_for(RecordKey("henon", "lstm", "stf", 1))
     bad.write_text(bad.read_text().replace('"d_stsp": 0.2', '"d_stsp": 0.02'))
-    with pytest.raises(IntegrityError, match=r"1 bad record file.*henon/lstm/stf/seed1\.json"):
-        write_leaderboard(store.root, tmp_path / "out2")
-    (tmp_path / "empty").mkdir()
+    stale = store.path_for(RecordKey("henon", "lstm", "stf", 0))
+    store.write(dataclasses.replace(store.read(stale), config={"eval_protocol": "2"}))
+    with pytest.raises(ChaosbenchError, match=r"2 invalid record\(s\).*--exclude-invalid"):
+        write_tables(store.root, tmp_path / "out2")
+    lines: list[str] = []
+    write_tables(store.root, tmp_path / "out2", exclude_invalid=True, report=lines.append)
+    assert len(lines) == 2 and any("henon/lstm/stf/seed1.json" in x and "record_sha256" in x for x in lines)
+    assert any("seed0.json: stale: made under evaluation protocol '2'" in x for x in lines)
+    assert "0.02" not in (tmp_path / "out2" / "leaderboard.csv").read_text()
     with pytest.raises(ChaosbenchError, match="no run records"):
-        write_leaderboard(tmp_path / "empty", tmp_path / "out3")
+        write_leaderboard([], tmp_path / "out3")
 
 
 def test_leaderboard_reads_records_without_importing_model_code(tmp_path: Path) -> None:
@@ -214,8 +228,8 @@ def test_leaderboard_reads_records_without_importing_model_code(tmp_path: Path) 
     for record in synthetic_records()[:6]:
         store.write(record)
     script = (
-        "import sys\nfrom chaosbench.leaderboard import write_leaderboard\n"
-        f"write_leaderboard({str(store.root)!r}, {str(tmp_path / 'out')!r})\n"
+        "import sys\nfrom chaosbench.leaderboard import write_leaderboard\nfrom chaosbench.records import RecordStore\n"
+        f"write_leaderboard(list(RecordStore({str(store.root)!r}).iter_records()), {str(tmp_path / 'out')!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'"
         " or m.startswith(('chaosbench.models', 'chaosbench.training', 'chaosbench.data'))))"
     )

@@ -181,7 +181,7 @@ def test_page_loads_sorts_and_shows_plots(browser: Browser, tmp_path: Path) -> N
     store = RecordStore(tmp_path / "results")
     for record in synthetic_records():
         store.write(record)
-    paths = write_leaderboard(store.root, tmp_path / "out", reference=reference())
+    paths = write_leaderboard(synthetic_records(), tmp_path / "out", reference=reference())
 
     for domain in ("Runtime", "Log", "Page"):
         browser.page(f"{domain}.enable")
