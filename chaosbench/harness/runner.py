@@ -31,6 +31,7 @@ from chaosbench.harness.evaluate import (
     EVAL_PROTOCOL_VERSION, EvalSettings, Outcome, Reference, evaluate, one_line, reference, reference_artifacts,
 )
 from chaosbench.harness.executors import Executor, LocalExecutor
+from chaosbench.harness.preflight import preflight
 from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
 from chaosbench.records.validate import Expected, mismatch
@@ -117,9 +118,7 @@ def run_suite(
     start = time.perf_counter()
     executor = executor or LocalExecutor()
     context = context or RunContext(suite.name)
-    for entry in suite.datasets:  # a missing recording stops the run before any compute
-        if entry.empirical:
-            entry.paths(context.external_dir)
+    preflight(suite, results_dir, context.data_dir, context.external_dir)  # mistakes fail before any compute
     store = RecordStore(results_dir)
     summary = RunSummary(store.root)
     units, summary.skipped, problems = plan(suite, store)
