@@ -10,6 +10,7 @@ import pytest
 
 from chaosbench.data.store import data_dir, read_manifest, sha256_file
 from chaosbench.harness import suites
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.records import RecordStore
 from chaosbench.records.validate import validate
 from conftest import external_dir
@@ -35,6 +36,15 @@ def test_records_of_record_are_valid_and_match_their_datasets() -> None:
             manifest[name] = record.dataset_sha256
     problems = validate(RESULTS, manifest=manifest)
     assert problems == [], "\n".join(map(str, problems))
+
+
+@pytest.mark.skipif(not RESULTS.is_dir(), reason="no leaderboard of record committed yet")
+def test_records_of_record_are_said_to_belong_to_the_previous_protocol() -> None:
+    """Until the recompute lands, validate names the protocol of every committed record."""
+    problems = validate(RESULTS, protocol=EVAL_PROTOCOL_VERSION)
+    made = {p.message for p in problems}
+    assert len(problems) == len(list(RESULTS.rglob("seed*.json")))
+    assert made == {f"stale: made under evaluation protocol '2', the current one is '{EVAL_PROTOCOL_VERSION}': recompute it"}
 
 
 @pytest.mark.skipif(not RESULTS.is_dir(), reason="no leaderboard of record committed yet")

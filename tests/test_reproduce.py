@@ -18,7 +18,7 @@ from chaosbench.studies import config, reproduce
 from chaosbench.studies.cache import Entry
 from chaosbench.studies.mikhaeil2022 import common, findings, gradients
 from chaosbench.studies.mikhaeil2022.forcing import tau_grid, window
-from chaosbench.training import TAU_RULE_VERSION, lyapunov_tau, tau_pred_steps
+from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION, lyapunov_tau, tau_pred_steps
 
 
 @pytest.mark.parametrize("lam,dt", [(0.906118, 0.01), (0.0713028, 0.1), (0.4192, 1.0)])
@@ -172,7 +172,8 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     from chaosbench.studies.mikhaeil2022 import run
 
     run(doc, out, progress=False)
-    assert calls == [{"name": "bptt"}, {"name": "stf", "tau": "lyapunov", "tau_rule_version": TAU_RULE_VERSION}]
+    assert calls == [{"name": "bptt"}, {"name": "stf", "tau": "lyapunov", "fraction": TAU_FRACTION,
+                                        "tau_rule_version": TAU_RULE_VERSION}]
     assert all(_cache_files(out)[p] == t for p, t in files.items() if "training_spectrum" not in p.parts)
     assert len(_cache_files(out)) == len(files) + 2
 

@@ -314,7 +314,7 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
     for key in ("budget", "seeds", "datasets", "models", "regimes"):
         if key not in doc:
             raise ChaosbenchError(f"suite needs '{key}'")
-    return Suite(
+    suite = Suite(
         name=check_name("suite", doc.get("name", default_name)),
         description=str(doc.get("description", "")),
         budget=_positive_int("budget", doc["budget"]),
@@ -325,6 +325,8 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
         training=_training(doc.get("training") or {}),
         evaluation=_evaluation(doc.get("evaluation") or {}),
     )
+    suite.units()  # resolves every unit's settings: a bad one fails here, in one line
+    return suite
 
 
 def _unknown_keys(owner: str, doc: Mapping[str, Any], known: Sequence[str]) -> None:
