@@ -271,3 +271,25 @@ def test_leaderboard_plots_the_true_series_at_the_records_test_length(tmp_path: 
     expected = artifacts(np.asarray(data.load("lorenz63").test[:300], dtype=np.float64))
     for name, values in expected.items():
         np.testing.assert_array_equal(truth["lorenz63"][name], values)
+
+
+def test_rank_groups_floor_band_and_finite_summary() -> None:
+    # a: five seeds tight at 1.0; b: spread 0.8 .. 3.0 (its interval overlaps a's); c: far away;
+    # d: two of five seeds diverged without a value (worst value +inf), the rest at 0.5
+    cells = {"a": [1.0, 1.01, 0.99, 1.02, 0.98], "b": [0.8, 3.0, 1.5, 2.5, 0.9], "c": [9.0, 9.1, 8.9, 9.2, 8.8]}
+    records = [make("e", m, "stf", s, v) for m, values in cells.items() for s, v in enumerate(values)]
+    records += [make("e", "d", "stf", s, 0.5) for s in range(3)]
+    records += [make("e", "d", "stf", s, None, status="diverged") for s in (3, 4)]
+    table = aggregate(records, floors={"e": (0.2, 1.0)}).set_index("model")
+    assert table.loc["d", "d_stsp_median"] == 0.5 and table.loc["d", "d_stsp_finite_median"] == 0.5
+    assert table.loc["d", "d_stsp_ci_high"] == math.inf and table.loc["d", "divergence_rate"] == 0.4
+    # d leads on its median, but its interval reaches +inf: every entry overlaps it
+    assert list(table["rank"]) == [1, 2, 3, 4] and set(table["rank_group"]) == {1}
+    without_d = aggregate([r for r in records if r.key.model != "d"], floors={"e": (0.2, 1.0)}).set_index("model")
+    assert 0.98 <= without_d.loc["a", "d_stsp_ci_low"] < 1.0 < without_d.loc["a", "d_stsp_ci_high"] <= 1.02
+    assert dict(without_d["rank_group"]) == {"a": 1, "b": 1, "c": 2}
+    assert dict(without_d["at_floor"]) == {"a": True, "b": False, "c": False}
+    assert aggregate(records)["at_floor"].isna().all()  # no band, no verdict
+    md = render.markdown(without_d.reset_index())
+    low, high = (f"{without_d.loc['a', k]:.3g}" for k in ("d_stsp_ci_low", "d_stsp_ci_high"))
+    assert f"| 1 | 1 | a | stf | 5 | 0% | 1 ± 0.01 | [{low}, {high}] | yes | 1 |" in md

@@ -201,16 +201,16 @@ def test_page_loads_sorts_and_shows_plots(browser: Browser, tmp_path: Path) -> N
     assert [float(v) for v in _column(browser, "Rank")] == [1, 2, 3, 4]
     models = _column(browser, "Model")
     assert models != sorted(models)
-    browser.click("#lorenz63 th:nth-child(2)")
+    browser.click("#lorenz63 th:nth-child(3)")
     assert _column(browser, "Model") == sorted(models)
-    browser.click("#lorenz63 th:nth-child(6)")
+    browser.click("#lorenz63 th:nth-child(7)")
     ascending = _column(browser, "D_stsp")
     assert [float(v) for v in ascending] == sorted(float(v) for v in ascending)
     assert ascending[-1] == "Infinity"
-    browser.click("#lorenz63 th:nth-child(6)")
+    browser.click("#lorenz63 th:nth-child(7)")
     assert _column(browser, "D_stsp") == ascending[::-1]
     assert (
-        browser.evaluate("document.querySelector('#lorenz63 th:nth-child(6)').getAttribute('aria-sort')")
+        browser.evaluate("document.querySelector('#lorenz63 th:nth-child(7)').getAttribute('aria-sort')")
         == "descending"
     )
 

@@ -27,18 +27,20 @@ def write_leaderboard(
     records: Sequence[RunRecord],
     out_dir: str | os.PathLike[str],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
+    floors: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Path]:
     """Build every leaderboard file from validated ``records``; return their paths.
 
     The caller validates (``chaosbench leaderboard`` refuses, or with ``--exclude-invalid``
     leaves out and lists, every record that ``chaosbench validate`` rejects). ``reference`` maps
     a dataset name to its true data for the plots, in the artifact format of the records
-    (``trajectory_sample``, ``power_spectrum``).
+    (``trajectory_sample``, ``power_spectrum``); ``floors`` maps a dataset to its floor band of
+    D_stsp ``(low, high)``, which marks the entries "at the floor".
     """
     records = list(records)
     if not records:
         raise ChaosbenchError("no run records to build a leaderboard from")
-    table = aggregate(records)
+    table = aggregate(records, floors)
     texts = {
         "markdown": render.markdown(table),
         "csv": render.csv(table),

@@ -12,6 +12,17 @@ Scoring rules (documented in the rendered tables too):
 - ``divergence_rate`` = diverged / (ok + diverged).
 - ``rank`` within each dataset, by median D_stsp, ties broken by median D_H (lower is better,
   equal pairs share the smaller rank); a row without any D_stsp value is unranked.
+- Finite-runs summary beside it: ``{metric}_finite_median`` is the median over the runs whose
+  value is finite (diverged runs without a value dropped, as papers that exclude non-finite runs
+  report it); read it together with ``divergence_rate``.
+- ``d_stsp_ci_low`` / ``d_stsp_ci_high``: a 95 % percentile-bootstrap interval of the median
+  D_stsp over seeds (:data:`BOOTSTRAP_SAMPLES` resamples from a fixed seed, so the table stays a
+  pure function of the records).
+- ``rank_group`` within each dataset: the leader (rank 1) and every entry whose interval
+  overlaps the leader's form group 1; the best entry left starts group 2 with the entries
+  overlapping it, and so on. Ranks inside a group are not distinguishable at this number of seeds.
+- ``at_floor``: the median D_stsp lies at or below the upper end of the dataset's floor band
+  (the true system's own score spread, when ``floors`` gives it); ``None`` without a band.
 - ``forcing_gain_d_stsp`` per (dataset, model) = median D_stsp under ``bptt`` minus the lowest
   median D_stsp among the forcing regimes (names starting with ``stf`` or ``gtf``, the best one
   named in ``forcing_regime``): positive means forcing helped.
@@ -19,7 +30,8 @@ Scoring rules (documented in the rendered tables too):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,6 +49,9 @@ VERSION_COLUMNS: dict[str, Callable[[RunRecord], str]] = {
     "eval_protocol": lambda r: str(r.config.get("eval_protocol")),
 }
 _WORST = {"min": np.inf, "max": -np.inf, None: np.nan}
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
 
 
 def _scored(record: RunRecord, metric: str) -> float:
@@ -72,6 +87,39 @@ def _ranks(table: pd.DataFrame) -> pd.Series:
     return combined.groupby(table["dataset"], sort=False).rank(method="min").where(first.notna())
 
 
+def bootstrap_median_ci(values: np.ndarray) -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval of the median of ``values`` (infinities allowed).
+
+    Quantiles use the inverted CDF (no interpolation), so an interval reaching a run scored
+    ``+inf`` ends at ``+inf`` instead of NaN.
+    """
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    samples = values[rng.integers(0, values.size, size=(BOOTSTRAP_SAMPLES, values.size))]
+    medians = np.sort(samples, axis=1)[:, (values.size - 1) // 2]  # the lower median: no inf - inf
+    tail = (1.0 - CI_LEVEL) / 2
+    low, high = np.quantile(medians, [tail, 1.0 - tail], method="inverted_cdf")
+    return float(low), float(high)
+
+
+def _rank_groups(table: pd.DataFrame) -> pd.Series:
+    """Group 1 = the leader and every entry whose interval overlaps its own; then the next best."""
+    groups = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    for _, rows in table.dropna(subset=["rank"]).groupby("dataset", sort=False):
+        left = rows.sort_values(["rank", "model", "regime"])
+        group = 0
+        while not left.empty:
+            group += 1
+            best = left.iloc[0]
+            members = left["d_stsp_ci_low"] <= best["d_stsp_ci_high"]
+            members.iloc[0] = True
+            groups[left.index[members]] = group
+            left = left[~members]
+    return groups
+
+
 def _forcing_gain(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "model"]
     forced = table[table["regime"].str.startswith(FORCING_PREFIXES)]
@@ -88,8 +136,11 @@ def _forcing_gain(table: pd.DataFrame) -> pd.DataFrame:
     return table[keys].join(gain, on=keys)[["forcing_regime", "forcing_gain_d_stsp"]]
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard table from :func:`runs_frame` output (see the module docstring)."""
+def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """The leaderboard table from :func:`runs_frame` output (see the module docstring).
+
+    ``floors`` maps a dataset to its floor band of D_stsp, ``(low, high)``.
+    """
     if runs.empty:
         raise ChaosbenchError("no run records to aggregate")
     groups = runs.groupby(GROUP, sort=True)
@@ -110,10 +161,23 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         table[f"{metric}_mad"] = mads[metric]
         table[f"{metric}_mean"] = means[metric]
         table[f"{metric}_std"] = stds[metric]
+    finite = runs[list(METRICS)].where(np.isfinite(runs[list(METRICS)]))
+    finite_medians = finite.groupby([runs[c] for c in GROUP]).median()
+    for metric in METRICS:
+        table[f"{metric}_finite_median"] = finite_medians[metric]
+    intervals = groups["d_stsp"].apply(lambda v: bootstrap_median_ci(v.to_numpy(dtype=float)))
+    table["d_stsp_ci_low"] = [low for low, _ in intervals]
+    table["d_stsp_ci_high"] = [high for _, high in intervals]
     for column in VERSION_COLUMNS:
         table[column] = groups[column].agg(lambda values: ",".join(sorted(set(values))))
     table = table.reset_index()
     table.insert(3, "rank", _ranks(table).astype("Int64"))
+    table.insert(4, "rank_group", _rank_groups(table))
+    bands = dict(floors or {})
+    table.insert(5, "at_floor", [
+        (bool(median <= bands[d][1]) if d in bands and not pd.isna(median) else None)
+        for d, median in zip(table["dataset"], table["d_stsp_median"])
+    ])  # fmt: skip
     forcing = _forcing_gain(table)
     table.insert(table.columns.get_loc("chaosbench_version"), "forcing_regime", forcing["forcing_regime"])
     table.insert(
@@ -122,6 +186,6 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["dataset", "rank", "model", "regime"], na_position="last", ignore_index=True)
 
 
-def aggregate(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """Records -> leaderboard table (a pure function: same records, same table)."""
-    return summarize(runs_frame(records))
+def aggregate(records: Iterable[RunRecord], floors: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """Records (and the datasets' floor bands) -> leaderboard table (a pure function)."""
+    return summarize(runs_frame(records), floors)

@@ -13,9 +13,14 @@ from chaosbench.leaderboard.aggregate import VERSION_COLUMNS
 NO_VALUE = "\u2013"  # en dash: the cell has no value
 RULES = (
     "Cells: median ± MAD over seeds. Diverged runs count with the worst value their record "
-    "carries (∞ when none); failed runs are counted but not scored. Rank per dataset by median "
-    "D_stsp, then median D_H (lower is better). Forcing gain: median D_stsp under BPTT minus that "
-    "of the best STF/GTF regime of the same model (positive = forcing helps)."
+    "carries (∞ when none); failed runs are counted but not scored. 'finite' columns: the median "
+    "over the runs with a finite value only (as papers that drop non-finite runs report it), to "
+    "be read with the divergence rate. Rank per dataset by median D_stsp, then median D_H (lower "
+    "is better); Group: entries whose 95% bootstrap interval of the median D_stsp (over seeds) "
+    "overlaps the group's best share its group, so their ranks are not distinguishable. At "
+    "floor: the median D_stsp lies inside the true system's own floor band. Forcing gain: median "
+    "D_stsp under BPTT minus that of the best STF/GTF regime of the same model (positive = "
+    "forcing helps)."
 )
 
 
@@ -26,12 +31,15 @@ class Column:
     title: str
     latex: str
     field: str
-    kind: str  # "text", "int", "rate", "number", or "spread" (median ± MAD of a metric)
+    # "text", "int", "rate", "value", "gain" (signed), "flag" (yes or blank), "spread" (median
+    # ± MAD of a metric) or "interval" ([low, high] of ``<field>_low`` / ``<field>_high``)
+    kind: str
 
     def sort_value(self, row: pd.Series) -> float | str:
-        """The value a table sorts this column by (the median for a spread)."""
-        value = row[f"{self.field}_median" if self.kind == "spread" else self.field]
-        if self.kind == "text":
+        """The value a table sorts this column by (the median for a spread, the low end of an interval)."""
+        field = {"spread": f"{self.field}_median", "interval": f"{self.field}_low"}.get(self.kind, self.field)
+        value = row[field]
+        if self.kind in ("text", "flag"):
             return str(value)
         return math.nan if pd.isna(value) else float(value)
 
@@ -39,9 +47,14 @@ class Column:
         """The cell as text: 3 significant digits, an en dash for no value."""
         if self.kind == "text":
             return str(row[self.field])
+        if self.kind == "flag":
+            return "yes" if row[self.field] is True else ""
         if self.kind == "spread":
             median, mad = row[f"{self.field}_median"], row[f"{self.field}_mad"]
             return _number(median) + ("" if pd.isna(mad) else f" ± {_number(mad)}")
+        if self.kind == "interval":
+            low, high = row[f"{self.field}_low"], row[f"{self.field}_high"]
+            return NO_VALUE if pd.isna(low) else f"[{_number(low)}, {_number(high)}]"
         value = row[self.field]
         if pd.isna(value):
             return NO_VALUE
@@ -49,7 +62,7 @@ class Column:
             return str(int(value))
         if self.kind == "rate":
             return f"{100 * value:.0f}%"
-        return ("+" if value > 0 else "") + _number(value)
+        return ("+" if self.kind == "gain" and value > 0 else "") + _number(value)
 
 
 def _number(value: float) -> str:
@@ -62,19 +75,24 @@ def _number(value: float) -> str:
 
 COLUMNS = (
     Column("Rank", "Rank", "rank", "int"),
+    Column("Group", "Group", "rank_group", "int"),
     Column("Model", "Model", "model", "text"),
     Column("Regime", "Regime", "regime", "text"),
     Column("Seeds", "Seeds", "n_seeds", "int"),
     Column("Diverged", "Div.", "divergence_rate", "rate"),
     Column("D_stsp", r"$D_{\mathrm{stsp}}$", "d_stsp", "spread"),
+    Column("D_stsp 95% CI", r"$D_{\mathrm{stsp}}$ 95\% CI", "d_stsp_ci", "interval"),
+    Column("At floor", "Floor", "at_floor", "flag"),
+    Column("D_stsp finite", r"$D_{\mathrm{stsp}}$ fin.", "d_stsp_finite_median", "value"),
     Column("D_H", r"$D_H$", "d_h", "spread"),
+    Column("D_H finite", r"$D_H$ fin.", "d_h_finite_median", "value"),
     Column("λmax error", r"$\lambda_{\max}$ err.", "lambda_max_error", "spread"),
     Column("PE(20)", r"PE(20)", "pe20", "spread"),
     Column("Valid time", "Valid time", "valid_time", "spread"),
-    Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "number"),
+    Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "gain"),
 )
-# The summary table: one row per dataset, so the dataset takes the place of the rank.
-LEADER_COLUMNS = (Column("Dataset", "Dataset", "dataset", "text"), *COLUMNS[1:])
+# The summary table: one row per dataset, so the dataset takes the place of the rank and group.
+LEADER_COLUMNS = (Column("Dataset", "Dataset", "dataset", "text"), *COLUMNS[2:])
 LEADERS_TITLE = "Best entry per dataset"
 
 
