@@ -61,6 +61,28 @@ def raw_trajectories(card: Card, n: int) -> np.ndarray:
     return states
 
 
+def independent_orbits(card: Card, mean: np.ndarray, std: np.ndarray, n_orbits: int, length: int,
+                       seed: int) -> np.ndarray:  # fmt: skip
+    """``(length, n_orbits, N)`` float64: fresh test-like series of the true system.
+
+    Each orbit starts from its own perturbation of the reference point (drawn from ``seed``, a
+    stream apart from the card's), runs the card's transient, is observed like the test split and
+    normalised with the frozen dataset's ``mean`` and ``std``: what the test split would have
+    been from another initial condition. These orbits measure the sampling floor of a metric.
+    """
+    system = system_of(card)
+    substeps, every = stepping(card, system)
+    span = card.embedding.span if card.embedding else 0
+    rng = np.random.default_rng([card.seed, 2, seed])
+    x0 = np.repeat(system.x0[None, :].astype(np.float64), n_orbits, axis=0)
+    free = list(system.free_components) if system.free_components is not None else list(range(system.dim))
+    x0[:, free] += IC_PERTURBATION * rng.standard_normal((n_orbits, len(free)))
+    states = trajectory(system, x0, length + span, dt=card.dt if system.kind == "flow" else None,
+                        substeps=substeps, every=every, transient=card.transient)  # fmt: skip
+    orbits = np.stack([observe(card, states[:, k]) for k in range(n_orbits)], axis=1)
+    return (orbits - mean) / std
+
+
 def observe(card: Card, states: np.ndarray) -> np.ndarray:
     """Observed components, delay-embedded when the card says so: ``(n - span, N)``."""
     obs = states if card.observed is None else states[:, list(card.observed)]
