@@ -15,10 +15,11 @@ from torch import nn
 
 from chaosbench.cli import main
 from chaosbench.errors import ChaosbenchError
+from chaosbench.harness import runner, suites
+from chaosbench.harness.runner import RunContext, run_suite
 from chaosbench.models import build, checkpoint
 from chaosbench.studies import config, reproduce
 from chaosbench.studies.cache import Entry
-from chaosbench.harness import runner
 from chaosbench.studies.mikhaeil2022 import common, findings, forcing, gradients
 from chaosbench.studies.mikhaeil2022.forcing import tau_grid, window
 from chaosbench.studies.mikhaeil2022.settings import parse
@@ -187,7 +188,10 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
 def test_study_and_run_give_the_same_records(tmp_path):
     """A configuration of the study and the same unit of a suite under `chaosbench run`: one
     resolved configuration (hash) and the same metrics."""
-    settings = parse(config.load("mikhaeil2022", "quick"))
+    doc = config.load("mikhaeil2022", "quick")
+    doc["forcing"]["evaluation"] = {"n_test": 300, "n_gen": 350, "transient": 50, "lyapunov_inits": 2,
+                                    "lyapunov_steps": 50}  # fmt: skip
+    settings = parse(doc)
     (label, work), = [item for item in forcing.configurations(settings, "lorenz63") if item[0].endswith("-stf-tau76")]
     work, entry = work.with_seeds([1]), Entry(tmp_path, "forcing", label, {})
     result = forcing.train_and_score(entry, work, settings, progress=False)
@@ -200,7 +204,8 @@ def test_study_and_run_give_the_same_records(tmp_path):
     path = tmp_path / "same.yaml"
     path.write_text(yaml.safe_dump(suite))
     results = tmp_path / "results"
-    assert main(["run", "--suite", str(path), "--results", str(results), "--device", "cpu", "--no-progress"]) == 0
+    # what `chaosbench run --suite same.yaml --device cpu` does before it writes the tables
+    run_suite(suites.load(path), results, context=RunContext("same", device="cpu"), progress=False)
     record = json.loads((results / "lorenz63" / "shplrnn" / "stf" / "seed1.json").read_text())
 
     assert record["config"]["config_sha256"] == seed["config_sha256"]
@@ -253,3 +258,11 @@ def test_sampling_floor_is_zero_for_identical_series_and_shrinks_with_length():
     short, full = (findings.sampling_floor(ds.train, ds.test, n) for n in (20_000, None))
     # another orbit of the true system: far from zero on 200 time units, ~0.18 on the full 1000
     assert full["n"] == len(ds.test) and 0.1 < full["d_stsp"] < 0.3 < short["d_stsp"]
+
+
+def test_training_callbacks_need_a_latent_model():
+    doc = {"budget": 1, "seeds": [0], "datasets": ["lorenz63"], "models": ["esn"], "regimes": ["bptt"]}
+    (unit,) = suites.parse(doc).units()
+    ds, ref = common.dataset_reference("lorenz63")
+    with pytest.raises(ChaosbenchError, match="callbacks need a latent model, 'esn' is evaluable"):
+        runner.train_unit(unit, ds, ref, "cpu", callbacks=[lambda *args: None])

@@ -302,7 +302,7 @@ def _train_latent(
     config = unit.config
     factory = functools.partial(build, unit.model.spec, **config.overrides)
     n = len(unit.seeds)
-    name = str(resolve_device(device))
+    device_name = str(resolve_device(device))
     start = time.perf_counter()
     try:
         result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
@@ -313,7 +313,7 @@ def _train_latent(
     except Exception as err:
         reason = one_line("train", err)
         wall = (time.perf_counter() - start) / n
-        return [Trained(None, reason, 0, wall, name, dict(unit.model.params)) for _ in range(n)]
+        return [Trained(None, reason, 0, wall, device_name, dict(unit.model.params)) for _ in range(n)]
     extra = {"regime": result.regime.as_dict(), "training": asdict(result.settings)}
     return [
         Trained(
