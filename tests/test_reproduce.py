@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -9,15 +10,19 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from chaosbench.cli import main
 from chaosbench.errors import ChaosbenchError
-from chaosbench.models import build
+from chaosbench.harness import runner, suites
+from chaosbench.harness.runner import RunContext, run_suite
+from chaosbench.models import build, checkpoint
 from chaosbench.studies import config, reproduce
 from chaosbench.studies.cache import Entry
-from chaosbench.studies.mikhaeil2022 import common, findings, gradients
+from chaosbench.studies.mikhaeil2022 import common, findings, forcing, gradients
 from chaosbench.studies.mikhaeil2022.forcing import tau_grid, window
+from chaosbench.studies.mikhaeil2022.settings import parse
 from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION, lyapunov_tau, tau_pred_steps
 
 
@@ -152,11 +157,12 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     assert len([p for p in files if "forcing" in p.parts]) == 12
     assert len([p for p in files if "gradients" in p.parts]) == 24
     doc = json.loads(next(p for p in files if "stf-tau76" in str(p)).read_text())
-    assert doc["config"]["training"]["seq_len"] == 200 and doc["result"]["tau"] == 76
+    assert doc["config"]["settings"]["training"]["seq_len"] == 200 and doc["result"]["tau"] == 76
+    assert doc["config"]["settings"]["training"]["lr"] == 0.03  # the study's lr over the regime YAML's
     assert {s["seed"] for s in doc["result"]["seeds"]} == {0, 1}
 
     # a rerun with the same settings trains and measures nothing
-    monkeypatch.setattr(common, "train", _refuse)
+    monkeypatch.setattr(runner, "train_unit", _refuse)
     monkeypatch.setattr(gradients, "gradient_norms", _refuse)
     reproduce("mikhaeil2022", out, preset="quick", progress=False)
     assert _cache_files(out) == files
@@ -164,18 +170,50 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     # a changed setting recomputes exactly what it affects (part 3's budget here)
     calls = []
     monkeypatch.undo()
-    real = common.train
-    monkeypatch.setattr(common, "train", lambda cfg, *a, **k: calls.append(cfg["regime"]) or real(cfg, *a, **k))
+    real = runner.train_unit
+    monkeypatch.setattr(runner, "train_unit", lambda unit, *a, **k: calls.append(unit) or real(unit, *a, **k))
     monkeypatch.setattr(gradients, "gradient_norms", _refuse)
     doc = config.load("mikhaeil2022", "quick")
     doc["training_spectrum"]["budget"] = 2
     from chaosbench.studies.mikhaeil2022 import run
 
     run(doc, out, progress=False)
-    assert calls == [{"name": "bptt"}, {"name": "stf", "tau": "lyapunov", "fraction": TAU_FRACTION,
-                                        "tau_rule_version": TAU_RULE_VERSION}]
+    stf = {"name": "stf", "tau": "lyapunov", "fraction": TAU_FRACTION}
+    assert [(u.config.regime, u.budget) for u in calls] == [({"name": "bptt"}, 2), (stf, 2)]
+    assert calls[1].settings()["versions"]["tau_rule"] == TAU_RULE_VERSION
     assert all(_cache_files(out)[p] == t for p, t in files.items() if "training_spectrum" not in p.parts)
     assert len(_cache_files(out)) == len(files) + 2
+
+
+def test_study_and_run_give_the_same_records(tmp_path):
+    """A configuration of the study and the same unit of a suite under `chaosbench run`: one
+    resolved configuration (hash) and the same metrics."""
+    doc = config.load("mikhaeil2022", "quick")
+    doc["forcing"]["evaluation"] = {"n_test": 300, "n_gen": 350, "transient": 50, "lyapunov_inits": 2,
+                                    "lyapunov_steps": 50}  # fmt: skip
+    settings = parse(doc)
+    (label, work), = [item for item in forcing.configurations(settings, "lorenz63") if item[0].endswith("-stf-tau76")]
+    work, entry = work.with_seeds([1]), Entry(tmp_path, "forcing", label, {})
+    result = forcing.train_and_score(entry, work, settings, progress=False)
+    (seed,) = result["seeds"]
+
+    suite = {"name": "same", "budget": work.budget, "seeds": [1], "datasets": ["lorenz63"], "models": ["shplrnn"],
+             "regimes": [{"name": "stf", "tau": 76}],
+             "training": {"seq_len": 200, "batch_size": 16, "lr": 0.03, "log_every": max(1, work.budget // 20)},
+             "evaluation": dataclasses.asdict(settings.forcing.evaluation)}  # fmt: skip
+    path = tmp_path / "same.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    results = tmp_path / "results"
+    # what `chaosbench run --suite same.yaml --device cpu` does before it writes the tables
+    run_suite(suites.load(path), results, context=RunContext("same", device="cpu"), progress=False)
+    record = json.loads((results / "lorenz63" / "shplrnn" / "stf" / "seed1.json").read_text())
+
+    assert record["config"]["config_sha256"] == seed["config_sha256"]
+    assert record["status"] == seed["status"]
+    assert seed["d_stsp"] is not None and math.isfinite(seed["d_stsp"])
+    assert {k: record["metrics"][k] for k in forcing.SCORED} == {k: seed[k] for k in forcing.SCORED}
+    saved = checkpoint.load(entry.dir / "seed1")  # the member part 2 measures
+    assert sum(p.numel() for p in saved.parameters()) == record["config"]["n_parameters"]
 
 
 def test_report_without_matplotlib(tmp_path, monkeypatch):
@@ -220,3 +258,11 @@ def test_sampling_floor_is_zero_for_identical_series_and_shrinks_with_length():
     short, full = (findings.sampling_floor(ds.train, ds.test, n) for n in (20_000, None))
     # another orbit of the true system: far from zero on 200 time units, ~0.18 on the full 1000
     assert full["n"] == len(ds.test) and 0.1 < full["d_stsp"] < 0.3 < short["d_stsp"]
+
+
+def test_training_callbacks_need_a_latent_model():
+    doc = {"budget": 1, "seeds": [0], "datasets": ["lorenz63"], "models": ["esn"], "regimes": ["bptt"]}
+    (unit,) = suites.parse(doc).units()
+    ds, ref = common.dataset_reference("lorenz63")
+    with pytest.raises(ChaosbenchError, match="callbacks need a latent model, 'esn' is evaluable"):
+        runner.train_unit(unit, ds, ref, "cpu", callbacks=[lambda *args: None])

@@ -5,11 +5,12 @@ corrupt or edited one is (re)computed, and a corrupt file is reported before it 
 Each unit's records are written (atomically) the moment the unit finishes, so a run killed at
 any point keeps every finished unit and the next run continues from there.
 
-Per work unit (one dataset, model and regime with its missing seeds): the seeds of a latent
-model are trained as one batched ensemble by ``chaosbench.training.fit``; an evaluable model is
-fitted seed by seed. Each seed is then scored by the evaluation protocol. A record's
-``wall_time_s`` is the unit's training time divided by its number of seeds plus that seed's own
-evaluation time.
+Per work unit (one dataset, model and regime with its missing seeds), :func:`train_unit` trains
+the seeds of a latent model as one batched ensemble by ``chaosbench.training.fit`` (an evaluable
+model is fitted seed by seed), then :func:`score` scores each seed by the evaluation protocol and
+builds its record. These two functions are the one train-and-score path: the reproduction
+studies call them too. A record's ``wall_time_s`` is the unit's training time divided by its
+number of seeds plus that seed's own evaluation time.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -35,6 +36,9 @@ from chaosbench.harness.preflight import preflight
 from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
 from chaosbench.records.validate import Expected, mismatch
+
+if TYPE_CHECKING:
+    from chaosbench.training import Callback
 
 
 @dataclass(frozen=True)
@@ -201,13 +205,67 @@ def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
 
 
 def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
+    dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
+    trained = train_unit(unit, dataset, ref, context.device)
+    return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
+
+
+@dataclass
+class Trained:
+    """One seed after training: the model (None if training raised), why it is not ok, cost.
+
+    ``log`` is the member's training log (:class:`chaosbench.training.FitResult`, with the
+    records of any callbacks); ``None`` for evaluable models.
+    """
+
+    model: Any
+    failure: str | None
+    used: int
+    train_time: float
+    device: str
+    params: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    log: dict[str, Any] | None = None
+
+    @property
+    def diverged(self) -> bool:
+        """Training produced a model but diverged (it holds the last finite parameters)."""
+        return self.model is not None and self.failure is not None
+
+
+def train_unit(
+    unit: WorkUnit,
+    dataset: Any,
+    ref: Reference,
+    device: str = "auto",
+    *,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+) -> list[Trained]:
+    """Train the unit's seeds by its resolved configuration; one :class:`Trained` per seed.
+
+    A latent model's seeds train as one batched ensemble by :func:`chaosbench.training.fit` (with
+    ``callbacks``); an evaluable model is fitted seed by seed. Model code that raises gives
+    members without a model; a :class:`ChaosbenchError` (a configuration problem) propagates.
+    """
+    if unit.regime is not None:
+        return _train_latent(unit, dataset, ref, device, callbacks, progress)
+    if callbacks:
+        raise ChaosbenchError(f"{unit}: training callbacks need a latent model, '{unit.model.name}' is evaluable")
+    return _fit_evaluable(unit, dataset)
+
+
+def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Reference, suite: str) -> list[RunRecord]:
+    """Score each trained seed by the evaluation protocol; their run records, in seed order.
+
+    A seed whose training raised is ``failed``; one whose training diverged is ``diverged``
+    (unless its evaluation failed), with both reasons.
+    """
     from chaosbench.data import DATASET_VERSION
     from chaosbench.metrics import METRIC_SPEC_VERSION
 
-    dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
-    runs = _train_latent(unit, dataset, ref, context) if unit.regime is not None else _fit_evaluable(unit, dataset)
-    texts = []
-    for key, run in zip(unit.record_keys(), runs):
+    records = []
+    for key, run in zip(unit.record_keys(), trained, strict=True):
         start = time.perf_counter()
         if run.model is None:
             outcome = Outcome("failed", run.failure, {})
@@ -216,8 +274,8 @@ def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
             if run.failure is not None and outcome.status != "failed":  # training diverged
                 reasons = [run.failure] + ([outcome.reason] if outcome.reason else [])
                 outcome.status, outcome.reason = "diverged", "; ".join(reasons)
-        config = _config(unit, context, dataset, ref, run, key.seed, outcome)
-        record = RunRecord.create(
+        config = _config(unit, suite, dataset, ref, run, key.seed, outcome)
+        records.append(RunRecord.create(
             key,
             outcome.status,
             reason=outcome.reason,
@@ -230,25 +288,13 @@ def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
             dataset_sha256=dataset.sha256,
             config=config,
             artifacts=outcome.artifacts,
-        )
-        texts.append(record.to_json())
-    return texts
+        ))  # fmt: skip
+    return records
 
 
-@dataclass
-class _Trained:
-    """One seed after training: the model (None if training raised), why it is not ok, cost."""
-
-    model: Any
-    failure: str | None
-    used: int
-    train_time: float
-    device: str
-    params: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _train_latent(unit: WorkUnit, dataset: Any, ref: Reference, context: RunContext) -> list[_Trained]:
+def _train_latent(
+    unit: WorkUnit, dataset: Any, ref: Reference, device: str, callbacks: Sequence[Callback], progress: bool
+) -> list[Trained]:
     from chaosbench.models.registry import build
     from chaosbench.training import fit, resolve_device
 
@@ -256,21 +302,21 @@ def _train_latent(unit: WorkUnit, dataset: Any, ref: Reference, context: RunCont
     config = unit.config
     factory = functools.partial(build, unit.model.spec, **config.overrides)
     n = len(unit.seeds)
-    device = str(resolve_device(context.device))
+    device_name = str(resolve_device(device))
     start = time.perf_counter()
     try:
         result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
-                     budget=unit.budget, model=unit.model.spec, device=context.device, progress=False,
-                     lambda_max=ref.lambda_max, **asdict(config.training))  # fmt: skip
+                     budget=unit.budget, model=unit.model.spec, device=device, callbacks=callbacks,
+                     progress=progress, lambda_max=ref.lambda_max, **asdict(config.training))  # fmt: skip
     except ChaosbenchError:
         raise
     except Exception as err:
         reason = one_line("train", err)
         wall = (time.perf_counter() - start) / n
-        return [_Trained(None, reason, 0, wall, device, dict(unit.model.params)) for _ in range(n)]
+        return [Trained(None, reason, 0, wall, device_name, dict(unit.model.params)) for _ in range(n)]
     extra = {"regime": result.regime.as_dict(), "training": asdict(result.settings)}
     return [
-        _Trained(
+        Trained(
             model=member,
             failure=None if at is None else f"training diverged at update {at}",
             used=result.updates if at is None else at,
@@ -278,12 +324,13 @@ def _train_latent(unit: WorkUnit, dataset: Any, ref: Reference, context: RunCont
             device=result.device,
             params=dict(getattr(member, "config", unit.model.params)),
             extra={**extra, "n_parameters": sum(p.numel() for p in member.parameters())},
+            log=log,
         )
-        for member, at in zip(result.members, result.diverged_at)
+        for member, at, log in zip(result.members, result.diverged_at, result.logs, strict=True)
     ]
 
 
-def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[_Trained]:
+def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
     from chaosbench.models.registry import baseline_defaults, build
 
     params = {**baseline_defaults(unit.model.spec), **unit.model.params, "obs_dim": dataset.obs_dim}
@@ -296,15 +343,15 @@ def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[_Trained]:
         except ChaosbenchError:
             raise
         except Exception as err:
-            out.append(_Trained(None, one_line("fit", err), 0, time.perf_counter() - start, "cpu", params))
+            out.append(Trained(None, one_line("fit", err), 0, time.perf_counter() - start, "cpu", params))
             continue
         device = str(getattr(model, "device", "cpu"))  # numpy models compute on the CPU
-        out.append(_Trained(model, None, 0, time.perf_counter() - start, device, params))
+        out.append(Trained(model, None, 0, time.perf_counter() - start, device, params))
     return out
 
 
 def _config(
-    unit: WorkUnit, context: RunContext, dataset: Any, ref: Reference, run: _Trained, seed: int, outcome: Outcome
+    unit: WorkUnit, suite: str, dataset: Any, ref: Reference, run: Trained, seed: int, outcome: Outcome
 ) -> dict[str, Any]:
     """The resolved configuration stored in a record: enough to rerun it exactly."""
     evaluation = asdict(unit.evaluation)
@@ -312,7 +359,7 @@ def _config(
     evaluation["n_gen"] = unit.evaluation.generated_length(n_test)
     settings = unit.settings()
     return {
-        "suite": context.suite,
+        "suite": suite,
         "resolved": settings,
         "config_sha256": config_sha256(settings),
         "eval_protocol": EVAL_PROTOCOL_VERSION,

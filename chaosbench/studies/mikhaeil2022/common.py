@@ -1,19 +1,28 @@
-"""What the parts share: datasets, one training call, and the resolved training configuration.
+"""What the parts share: datasets, work units, training through the runner, and cache keys.
 
-:func:`train` is the only place the study trains (tests replace it to prove that a rerun trains
-nothing); :func:`training_config` is what a trained configuration's cache key is made of.
+Each configuration of the study is a :class:`chaosbench.harness.suites.WorkUnit`, built and
+resolved by the suite machinery from the entries a one-unit suite would hold (:func:`unit`), and
+trained and scored by the runner's :func:`~chaosbench.harness.runner.train_unit` and
+:func:`~chaosbench.harness.runner.score`, the functions ``chaosbench run`` uses: a study result
+and a leaderboard record of the same dataset, model, regime, seeds, budget and settings hold the
+same numbers. :func:`cache_config` is what a configuration's cache key is made of.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from chaosbench import __version__, data
-from chaosbench.models import baseline_defaults, build
-from chaosbench.training import TAU_RULE_VERSION, Callback, FitResult, cpu_threads, fit, resolve, resolve_device
+from chaosbench.errors import ChaosbenchError
+from chaosbench.harness import runner, suites
+from chaosbench.harness.evaluate import EvalSettings, Reference, reference
 from chaosbench.studies.mikhaeil2022.settings import StudySettings
+from chaosbench.training import Callback, cpu_threads, resolve_device
+
+STUDY = "mikhaeil2022"  # the suite name of the study's units and records
 
 
 @functools.lru_cache(maxsize=8)
@@ -22,48 +31,57 @@ def dataset(name: str) -> data.Dataset:
     return data.load(name)
 
 
-def training_config(
+def dataset_reference(name: str) -> tuple[data.Dataset, Reference]:
+    """The dataset ``name`` and its Lyapunov reference (what the runner scores against)."""
+    ds = dataset(name)
+    return ds, reference(ds)
+
+
+def unit(
     settings: StudySettings,
     dataset_name: str,
     regime: Mapping[str, Any],
+    label: str,
     seeds: Sequence[int],
     budget: int,
-    window: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """Everything a training run depends on: versions, data hash, model, regime and settings.
-
-    A ``tau = "lyapunov"`` regime also carries the tau rule's version, so a new rule recomputes it.
-    """
-    ds = dataset(dataset_name)
-    given = {**(window or {}), "log_every": max(1, budget // 20)}
+    training: Mapping[str, Any] | None = None,
+    evaluation: EvalSettings | None = None,
+) -> suites.WorkUnit:
+    """The resolved work unit of one configuration: ``settings.model`` under ``regime`` (recorded
+    as ``label``) on ``dataset_name``; ``training`` entries and the study's ``lr`` on top of the
+    regime YAML, logging every ``budget / 20`` updates; ``evaluation``: protocol defaults."""
+    given = {**(training or {}), "log_every": max(1, budget // 20)}
     if settings.lr is not None:
         given["lr"] = settings.lr
-    resolved = resolve(settings.model, regime, training=given).as_dict()
-    regime = resolved["regime"]
-    if regime.get("tau") == "lyapunov":
-        regime = {**regime, "tau_rule_version": TAU_RULE_VERSION}
+    doc = {
+        "name": STUDY, "budget": budget, "seeds": list(seeds), "datasets": [dataset_name],
+        "models": [settings.model], "regimes": [{**regime, "label": label}], "training": given,
+        "evaluation": asdict(evaluation or EvalSettings()),
+    }  # fmt: skip
+    (only,) = suites.parse(doc).units()
+    if only.config is None:
+        raise ChaosbenchError(f"study model '{settings.model}' is not a latent model: the study trains it by regimes")
+    return only
+
+
+def cache_config(work: suites.WorkUnit, settings: StudySettings) -> dict[str, Any]:
+    """Everything a configuration's result depends on: the unit's resolved settings (those a run
+    record of it is pinned to, versions included), its seeds, the dataset's hash, the device and
+    the chaosbench version. Any change of a YAML setting that reaches the unit changes it."""
     return {
         "chaosbench": __version__,
-        "dataset": {"name": ds.name, "sha256": ds.sha256, "version": ds.card.get("version")},
-        "model": {"name": settings.model, "params": baseline_defaults(settings.model)},
-        "regime": dict(regime),
-        "training": resolved["training"],
-        "seeds": list(seeds),
-        "budget": budget,
+        "dataset_sha256": dataset(work.dataset.name).sha256,
+        "settings": work.settings(),
+        "seeds": list(work.seeds),
         "device": str(resolve_device(settings.device)),
     }
 
 
 def train(
-    config: Mapping[str, Any], callbacks: Sequence[Callback] = (), progress: bool = True
-) -> FitResult:
-    """Train the ensemble a :func:`training_config` describes (on one CPU thread: faster, see devices)."""
-    ds = dataset(config["dataset"]["name"])
-    model = config["model"]
-    factory = functools.partial(build, model["name"], **model["params"])
+    work: suites.WorkUnit, settings: StudySettings, callbacks: Sequence[Callback] = (), progress: bool = True
+) -> list[runner.Trained]:
+    """Train ``work`` by :func:`chaosbench.harness.runner.train_unit` on one CPU thread (faster
+    for these small models, see :mod:`chaosbench.training.devices`); one member per seed."""
+    ds, ref = dataset_reference(work.dataset.name)
     with cpu_threads(1):
-        return fit(
-            factory, ds.train, ds.dt, config["regime"], seeds=config["seeds"], budget=config["budget"],
-            device=config["device"], callbacks=callbacks, progress=progress, lambda_max=ds.lambda_max,
-            **config["training"],
-        )  # fmt: skip
+        return runner.train_unit(work, ds, ref, settings.device, callbacks=callbacks, progress=progress)

@@ -7,22 +7,24 @@ plus one BPTT point. So that a long interval really means a long free run, the t
 grows with ``tau`` (:func:`window`: at least two intervals per window) while the batch shrinks,
 keeping the number of sequence steps per gradient update the same for every ``tau``.
 
-Each seed is scored by evaluation protocol v1 (``chaosbench.harness.evaluate``): a free run
-from the first test state, transient discarded, D_stsp and D_H against the test series (a
-non-finite run scores each metric's documented worst value), and its ``lambda_max``.
+Each configuration is a work unit trained and scored by the runner, as ``chaosbench run`` trains
+and scores a suite's unit (:mod:`.common`): the evaluation protocol of
+``chaosbench.harness.evaluate`` with the study's ``forcing.evaluation`` lengths, a free run from
+the first test state, transient discarded, D_stsp and D_H against the test series (a non-finite
+run scores each metric's documented worst value), and its ``lambda_max``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from chaosbench.harness.evaluate import EvalSettings, evaluate, reference
+from chaosbench.harness.runner import score
+from chaosbench.harness.suites import WorkUnit
 from chaosbench.models import checkpoint
 from chaosbench.studies.cache import Entry
 from chaosbench.studies.mikhaeil2022 import common
@@ -59,17 +61,17 @@ def run_label(regime: str, tau: int | None) -> str:
     return "bptt" if regime == "bptt" else f"stf-tau{tau}"
 
 
-def configurations(settings: StudySettings, name: str) -> list[tuple[str, dict[str, Any]]]:
-    """(label, training config) of every run on dataset ``name``: BPTT, then each ``tau``."""
+def configurations(settings: StudySettings, name: str) -> list[tuple[str, WorkUnit]]:
+    """(cache label, work unit) of every run on dataset ``name``: BPTT, then each ``tau``."""
     ds, part = common.dataset(name), settings.forcing
     taus = [None, *tau_grid(ds.lambda_max, ds.dt, part.n_tau, part.max_tau_factor)]
     out = []
     for tau in taus:
         regime = {"name": "bptt"} if tau is None else {"name": "stf", "tau": tau}
+        label = run_label(regime["name"], tau)
         win = window(tau, part.min_seq_len, part.steps_per_update)
-        config = common.training_config(settings, name, regime, settings.seeds, part.budget, win)
-        config["evaluation"] = asdict(part.evaluation)
-        out.append((f"{name}-{run_label(regime['name'], tau)}", config))
+        work = common.unit(settings, name, regime, label, settings.seeds, part.budget, win, part.evaluation)
+        out.append((f"{name}-{label}", work))
     return out
 
 
@@ -77,42 +79,44 @@ def run(settings: StudySettings, root: Path, progress: bool) -> list[tuple[Entry
     """Train and score every configuration not cached yet; (entry, result) of all of them."""
     todo = [item for name in settings.forcing.datasets for item in configurations(settings, name)]
     done = []
-    for label, config in tqdm(todo, desc="part 1: tau", disable=not progress, unit="config"):
-        entry = Entry(root, PART, label, config)
+    for label, work in tqdm(todo, desc="part 1: tau", disable=not progress, unit="config"):
+        entry = Entry(root, PART, label, common.cache_config(work, settings))
         result = entry.load()
         if result is None:
-            result = entry.save(_train_and_score(entry, config, progress))
+            result = entry.save(train_and_score(entry, work, settings, progress))
         done.append((entry, result))
     return done
 
 
-def _train_and_score(entry: Entry, config: dict[str, Any], progress: bool) -> dict[str, Any]:
-    ds = common.dataset(config["dataset"]["name"])
-    fitted = common.train(config, progress=progress)
-    ref, evaluation = reference(ds), EvalSettings(**config["evaluation"])
+def train_and_score(entry: Entry, work: WorkUnit, settings: StudySettings, progress: bool) -> dict[str, Any]:
+    """Train and score by the runner, as ``chaosbench run`` does; keep each trained member as a
+    checkpoint (part 2 measures them)."""
+    ds, ref = common.dataset_reference(work.dataset.name)
+    trained = common.train(work, settings, progress=progress)
+    records = score(work, trained, ds, ref, common.STUDY)
     seeds = []
-    for seed, member, diverged in zip(fitted.seeds, fitted.members, fitted.diverged, strict=True):
-        outcome = evaluate(member, ds, evaluation, ref)
-        checkpoint.save(member, entry.dir / f"seed{seed}")
-        status = "diverged" if diverged and outcome.status == "ok" else outcome.status
-        scores = {k: _float(outcome.metrics.get(k)) for k in SCORED}
-        seeds.append({"seed": seed, "status": status, "reason": outcome.reason, "train_diverged": diverged,
-                      **scores})  # fmt: skip
-    tau = config["regime"].get("tau")
+    for member, record in zip(trained, records, strict=True):
+        if member.model is not None:
+            checkpoint.save(member.model, entry.dir / f"seed{record.key.seed}")
+        scores = {k: record.metrics.get(k) for k in SCORED}
+        seeds.append({"seed": record.key.seed, "status": record.status, "reason": record.reason,
+                      "train_diverged": member.diverged, "checkpoint": member.model is not None,
+                      "config_sha256": record.config["config_sha256"], **scores})  # fmt: skip
+    assert work.config is not None  # a latent model (common.unit)
+    tau, training = work.config.regime.get("tau"), work.config.training
+    wall = sum(member.train_time for member in trained)
+    updates = max(member.used for member in trained)
+    steps = updates * len(trained) * training.batch_size * training.seq_len
     return {
         "dataset": ds.name,
-        "regime": config["regime"]["name"],
-        "label": run_label(config["regime"]["name"], tau),
+        "regime": work.config.regime["name"],
+        "label": work.regime_label,
         "tau": tau,
         "tau_over_pred": tau / ds.tau_pred_steps if tau is not None else None,
-        "seq_len": config["training"]["seq_len"],
-        "batch_size": config["training"]["batch_size"],
+        "seq_len": training.seq_len,
+        "batch_size": training.batch_size,
         "seeds": seeds,
-        "wall_time": fitted.wall_time,
-        "updates": fitted.updates,
-        "steps_per_second": fitted.steps_per_second,
+        "wall_time": wall,
+        "updates": updates,
+        "steps_per_second": steps / wall if wall > 0 else None,
     }
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -73,7 +73,8 @@ def damped(model: nn.Module, factor: float) -> nn.Module:
 
 
 def sources(settings: StudySettings, forcing: list[tuple[Entry, dict[str, Any]]]) -> list[tuple[Entry, dict[str, Any]]]:
-    """Part 1's entries whose members this part uses: every configuration on its dataset."""
+    """Part 1's entries whose members this part uses: every configuration on its dataset (each
+    seed whose training produced a model, saved as a checkpoint)."""
     return [(entry, result) for entry, result in forcing if result["dataset"] == settings.gradients.dataset]
 
 
@@ -82,8 +83,8 @@ def run(
 ) -> list[dict[str, Any]]:
     """Gradient norms of every selected model (cached per model); their results."""
     part = settings.gradients
-    todo = [(entry, result, seed, damp) for entry, result in sources(settings, forcing)
-            for seed in settings.seeds for damp in (False, True)]  # fmt: skip
+    todo = [(entry, result, member["seed"], damp) for entry, result in sources(settings, forcing)
+            for member in result["seeds"] if member["checkpoint"] for damp in (False, True)]  # fmt: skip
     done = []
     for source, result, seed, damp in tqdm(todo, desc="part 2: gradients", disable=not progress, unit="model"):
         label = f"{result['dataset']}-{result['label']}-seed{seed}" + ("-damped" if damp else "")

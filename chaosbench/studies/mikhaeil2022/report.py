@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from chaosbench import __version__
+from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.records import git_commit
 from chaosbench.studies.mikhaeil2022 import findings
 from chaosbench.studies.mikhaeil2022.common import dataset
@@ -95,7 +96,8 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None,
         "seq_len))`, so every window holds at least two full free runs of length `tau` and every "
         "update sees the same number of sequence steps. Each seed runs freely from the first test "
         "state; after the transient, D_stsp and D_H compare it with the test series (evaluation "
-        "protocol v1; a diverged run scores each metric's worst value). Medians over seeds.", "",
+        f"protocol v{EVAL_PROTOCOL_VERSION}, trained and scored by the functions `chaosbench run` uses; "
+        "a diverged run scores each metric's worst value). Medians over seeds.", "",
     ]  # fmt: skip
     for name, rows in tables.items():
         ds = dataset(name)

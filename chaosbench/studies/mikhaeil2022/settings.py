@@ -1,7 +1,9 @@
 """The resolved settings of the mikhaeil2022 study (from ``baselines/studies/mikhaeil2022.yaml``).
 
-Every part's cache key is built from these dataclasses (``dataclasses.asdict``), so a changed
-setting changes the key of exactly the configurations it affects.
+The cache keys of parts 1 and 3 are built from the resolved work units these settings make
+(:func:`.common.cache_config`), part 2's from its dataclass (``dataclasses.asdict``) and the key
+of its part 1 source, so a changed setting changes the key of exactly the configurations it
+affects.
 """
 
 from __future__ import annotations
