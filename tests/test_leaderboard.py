@@ -293,3 +293,21 @@ def test_rank_groups_floor_band_and_finite_summary() -> None:
     md = render.markdown(without_d.reset_index())
     low, high = (f"{without_d.loc['a', k]:.3g}" for k in ("d_stsp_ci_low", "d_stsp_ci_high"))
     assert f"| 1 | 1 | a | stf | 5 | 0% | 1 ± 0.01 | [{low}, {high}] | yes | 1 |" in md
+
+
+REFS = {"lorenz63": {"floor": {"d_stsp": {"q05": 0.05, "median": 0.12, "q95": 0.19}, "d_h": {"q05": 0.05, "median": 0.06, "q95": 0.07}},
+                     "linear": {"d_stsp": 12.0, "d_h": 0.8}, "constant": {"d_stsp": 15.0, "d_h": 0.9},
+                     "escape": {"d_stsp": 17.0, "d_h": 1.0}}}  # fmt: skip
+
+
+def test_reference_rows_follow_each_dataset_unranked() -> None:
+    table = aggregate(synthetic_records(), references={**REFS, "not_in_records": REFS["lorenz63"]})
+    rows = table[table["dataset"] == "lorenz63"]
+    assert list(rows["model"])[-4:] == ["true system (floor band)", "linear VAR(1)", "collapse: train mean",
+                                        "escape: outside the box"]  # fmt: skip
+    assert rows["rank"].iloc[-4:].isna().all() and rows["rank"].iloc[:4].tolist() == [1, 2, 3, 4]
+    assert "not_in_records" not in set(table["dataset"])
+    md = render.markdown(table)
+    assert "| – | – | true system (floor band) | reference | – | – | 0.12 | [0.05, 0.19] |" in md
+    assert "| – | – | collapse: train mean | reference | – | – | 15 |" in md
+    assert render.version_stamp(table).endswith("built from 24 run records")

@@ -15,7 +15,7 @@ from chaosbench import __version__
 from chaosbench.errors import ChaosbenchError
 
 # Each module defines ``register(subparsers)``; its parsers set ``func(args) -> int | None``.
-COMMAND_MODULES: tuple[str, ...] = ("systems", "data", "leaderboard", "run", "lyapunov", "reproduce")
+COMMAND_MODULES: tuple[str, ...] = ("systems", "data", "references", "leaderboard", "run", "lyapunov", "reproduce")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -186,6 +186,45 @@ def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | No
     return table.sort_values(["dataset", "rank", "model", "regime"], na_position="last", ignore_index=True)
 
 
-def aggregate(records: Iterable[RunRecord], floors: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
-    """Records (and the datasets' floor bands) -> leaderboard table (a pure function)."""
-    return summarize(runs_frame(records), floors)
+REFERENCE_REGIME = "reference"
+REFERENCE_ROWS = (  # (row name, key in the stored reference rows)
+    ("true system (floor band)", "floor"),
+    ("linear VAR(1)", "linear"),
+    ("collapse: train mean", "constant"),
+    ("escape: outside the box", "escape"),
+)
+
+
+def reference_rows(references: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Unranked rows of the datasets' reference scores (``chaosbench.harness.references``)."""
+    rows = []
+    for dataset, refs in sorted(references.items()):
+        for order, (name, key) in enumerate(REFERENCE_ROWS):
+            row = {"dataset": dataset, "model": name, "regime": REFERENCE_REGIME, "reference_order": order}
+            for metric in ("d_stsp", "d_h"):
+                value = refs[key][metric]
+                if key == "floor":
+                    row[f"{metric}_median"] = value["median"]
+                    if metric == "d_stsp":
+                        row["d_stsp_ci_low"], row["d_stsp_ci_high"] = value["q05"], value["q95"]
+                else:
+                    row[f"{metric}_median"] = value
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def aggregate(
+    records: Iterable[RunRecord],
+    floors: Mapping[str, tuple[float, float]] | None = None,
+    references: Mapping[str, Mapping] | None = None,
+) -> pd.DataFrame:
+    """Records (the datasets' floor bands, their reference rows) -> leaderboard table (a pure
+    function); reference rows follow each dataset's ranked rows, unranked."""
+    table = summarize(runs_frame(records), floors)
+    if not references:
+        return table
+    refs = reference_rows({d: r for d, r in references.items() if d in set(table["dataset"])})
+    merged = pd.concat([table, refs], ignore_index=True)
+    merged = merged.sort_values(["dataset", "reference_order", "rank", "model", "regime"], na_position="first",
+                                kind="stable", ignore_index=True)  # fmt: skip
+    return merged.drop(columns="reference_order")

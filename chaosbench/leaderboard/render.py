@@ -100,7 +100,7 @@ def version_stamp(table: pd.DataFrame) -> str:
     """One line naming every chaosbench, dataset, metric spec and protocol version in the records."""
 
     def found(column: str) -> str:
-        return ", ".join(sorted({v for joined in table[column] for v in joined.split(",")}))
+        return ", ".join(sorted({v for joined in table[column].dropna() for v in joined.split(",")}))
 
     labels = {
         "chaosbench_version": "chaosbench",
