@@ -15,6 +15,16 @@ torch.set_num_threads(1)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def baseline_names(kind: str | None = None) -> list[str]:
+    """The in-tree baselines (registered from chaosbench's own modules), of one ``kind``
+    (``"latent"`` or ``"evaluable"``) or all: tests iterate these, never a list of their own."""
+    from chaosbench.models import names, registry
+
+    metas = {name: registry.meta(name) for name in names()}
+    return [name for name, meta in metas.items() if meta["source"].startswith("chaosbench.")
+            and kind in (None, meta["kind"])]  # fmt: skip
+
+
 def external_dir() -> Path | None:
     """``$CHAOSBENCH_EXTERNAL_DIR``, else ``../shared/external`` beside the checkout, if present."""
     env = os.environ.get("CHAOSBENCH_EXTERNAL_DIR")
