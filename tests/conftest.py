@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,17 @@ def external() -> Path:
     if path is None:
         pytest.skip("external recordings not found (set CHAOSBENCH_EXTERNAL_DIR)")
     return path
+
+
+@pytest.fixture()
+def baselines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of baselines/ that the resolver reads."""
+    from chaosbench.models.registry import baselines_dir
+
+    copy = tmp_path / "baselines"
+    shutil.copytree(baselines_dir(), copy)
+    for name in ("chaosbench.training.config", "chaosbench.models.registry", "chaosbench.harness.suites"):
+        module = importlib.import_module(name)
+        if hasattr(module, "baselines_dir"):
+            monkeypatch.setattr(module, "baselines_dir", lambda: copy)
+    return copy
