@@ -30,6 +30,7 @@ import platform
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -60,12 +61,13 @@ SPEC_METRICS: dict[str, str | None] = {
 class _MetricDirections(Mapping[str, "str | None"]):
     """Record key -> better direction: spec v1's metrics, then every other metric registered in
     ``chaosbench.metrics.METRICS``, read at each use so that a registration reaches the schema
-    and the tables."""
+    and the tables. Nothing can be registered before ``chaosbench.metrics`` is imported, so it is
+    not imported here (it imports torch, which reading records must not need)."""
 
     def _all(self) -> dict[str, str | None]:
-        from chaosbench.metrics import METRICS as registered  # on use: the metrics import torch
-
-        return {**SPEC_METRICS, **{name: registered.meta(name)["better"] for name in registered.names()}}
+        registered = getattr(sys.modules.get("chaosbench.metrics"), "METRICS", None)
+        extensions = {} if registered is None else {n: registered.meta(n)["better"] for n in registered.names()}
+        return {**SPEC_METRICS, **extensions}
 
     def __getitem__(self, name: str) -> str | None:
         return self._all()[name]
