@@ -43,6 +43,7 @@ def trajectory_metrics(x_true: ArrayLike, x_gen: ArrayLike) -> dict[str, float]:
         if METRICS.meta(name).get("on") == "trajectory"
     }
 
+
 __all__ = [
     "METRICS",
     "METRIC_SPEC_VERSION",
