@@ -13,8 +13,9 @@ import chaosbench.models as cm
 from chaosbench import __version__
 from chaosbench.errors import ChaosbenchError, IntegrityError
 from chaosbench.models import checkpoint
+from conftest import baseline_names
 
-LATENT = ["plrnn", "shplrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"]
+LATENT = baseline_names("latent")
 
 
 @pytest.fixture(autouse=True, scope="module")

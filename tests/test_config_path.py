@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,6 @@ import pytest
 from chaosbench.cli import main
 from chaosbench.harness import suites
 from chaosbench.harness.runner import run_suite
-from chaosbench.models.registry import baselines_dir
 from chaosbench.records import RecordKey, RecordStore
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chaosbench"
@@ -42,17 +39,6 @@ def write_suite(folder: Path, **changes: Any) -> Path:
 def run(suite_file: Path, results: Path, lines: list[str] | None = None) -> Any:
     report = lines.append if lines is not None else (lambda line: None)
     return run_suite(suites.load(suite_file), results, progress=False, report=report)
-
-
-@pytest.fixture()
-def baselines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of baselines/ that the resolver reads."""
-    copy = tmp_path / "baselines"
-    shutil.copytree(baselines_dir(), copy)
-    for module in ("chaosbench.training.config", "chaosbench.models.registry", "chaosbench.harness.suites"):
-        if hasattr(sys.modules[module], "baselines_dir"):
-            monkeypatch.setattr(sys.modules[module], "baselines_dir", lambda: copy)
-    return copy
 
 
 def test_records_carry_the_regime_yaml_and_follow_its_changes(tmp_path: Path, baselines: Path) -> None:

@@ -16,13 +16,17 @@ from scipy.integrate import solve_ivp
 
 import chaosbench.models as cm
 from chaosbench.errors import ChaosbenchError, UnknownNameError
+from chaosbench.models.plrnn import ObservedFirstUnits
 from chaosbench.registry import Registry
+from conftest import baseline_names
 
 # the module itself (the package attribute chaosbench.models.registry is the Registry object)
 registry_module = importlib.import_module("chaosbench.models.registry")
 
-LATENT = ["plrnn", "shplrnn", "clipped_shplrnn", "dendplrnn", "rnn", "lstm", "gru"]
-SMALL = {  # small sizes keep the tests fast; latent_dim > obs_dim exercises the free units
+LATENT = baseline_names("latent")
+# small sizes keep the tests fast (a baseline not listed gets its YAML's); latent_dim > obs_dim
+# exercises the free units
+SMALL = {
     "plrnn": {"latent_dim": 6},
     "shplrnn": {"latent_dim": 5, "hidden_dim": 8},
     "clipped_shplrnn": {"latent_dim": 5, "hidden_dim": 8},
@@ -35,7 +39,7 @@ SMALL = {  # small sizes keep the tests fast; latent_dim > obs_dim exercises the
 
 def small(name: str, seed: int = 0, dtype: torch.dtype = torch.float64) -> cm.LatentModel:
     torch.manual_seed(seed)
-    return cm.build(name, 3, **SMALL[name]).to(dtype)
+    return cm.build(name, 3, **SMALL.get(name, {})).to(dtype)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -141,7 +145,7 @@ def test_check_compares_the_native_view_with_each_model() -> None:
     assert report.problems == ["step of the native ensemble view stacked(params) differs from calling each model"]
 
 
-@pytest.mark.parametrize("name", ["plrnn", "shplrnn", "clipped_shplrnn", "dendplrnn"])
+@pytest.mark.parametrize("name", [n for n in LATENT if issubclass(cm.get(n), ObservedFirstUnits)])
 def test_plrnn_force_replaces_observed_units_only(name: str) -> None:
     model = small(name)
     z = torch.randn(7, model.latent_dim, dtype=torch.float64)
@@ -155,7 +159,7 @@ def test_plrnn_force_replaces_observed_units_only(name: str) -> None:
     torch.testing.assert_close(model.observe(z), z[:, :3], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", [n for n in LATENT if cm.get(n).force is cm.LatentModel.force])
 def test_default_force_mixes_with_encoded_state(name: str) -> None:
     model = small(name)
     z = torch.randn(5, model.latent_dim, dtype=torch.float64)
@@ -278,10 +282,10 @@ def test_has_analytic_jacobian() -> None:
 
 
 def test_registry_names_kinds_and_yaml_defaults() -> None:
-    assert cm.names() == sorted(LATENT + ["esn", "sindy"])
-    for name in cm.names():
+    assert {"shplrnn", "esn", "sindy"} <= set(baseline_names()) and len(LATENT) > 1
+    for name in baseline_names():
         meta = registry_module.registry.meta(name)
-        assert meta["kind"] == ("latent" if name in LATENT else "evaluable")
+        assert meta["kind"] == ("latent" if issubclass(cm.get(name), cm.LatentModel) else "evaluable")
         assert meta["citation"]
         path = cm.baselines_dir() / "models" / f"{name}.yaml"
         doc = yaml.safe_load(path.read_text())

@@ -13,7 +13,7 @@ from torch import nn
 
 import chaosbench.systems as systems
 from chaosbench.errors import ChaosbenchError, UnknownNameError
-from chaosbench.models import build
+from chaosbench.models import build, supports_stacked
 from chaosbench.models.contract import LatentModel
 from chaosbench.training import (
     TAU_FRACTION,
@@ -31,6 +31,7 @@ from chaosbench.training import (
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import Rollout, TrainSettings, WindowSampler, _clip_, run
 from chaosbench.training.config import from_config
+from conftest import baseline_names
 
 # On the vmap path (the Tiny model below), ensemble members run batched kernels (bmm) where a
 # solo run runs plain ones (mm), which may sum in another order, so float32 rounding can differ
@@ -40,7 +41,7 @@ from chaosbench.training.config import from_config
 # the vmap path by reordering only; measured over 30 updates: <= 2.3e-7 relative in the logged
 # losses, parameters within 1e-5 relative + 1e-10. Both comparisons use this tolerance.
 MEMBER_RTOL, MEMBER_ATOL = 1e-5, 1e-7
-NATIVE = {  # the models with a native ensemble view; latent_dim > 3 exercises the free units
+SIZES = {  # small sizes (a baseline not listed gets its YAML's); latent_dim > 3 exercises the free units
     "plrnn": {"latent_dim": 5},
     "shplrnn": {"hidden_dim": 8},
     "clipped_shplrnn": {"latent_dim": 4, "hidden_dim": 8},
@@ -48,6 +49,11 @@ NATIVE = {  # the models with a native ensemble view; latent_dim > 3 exercises t
     "rnn": {"hidden_dim": 6},
     "lstm": {"hidden_dim": 4},
     "gru": {"hidden_dim": 5},
+}
+NATIVE = {  # the latent baselines with a native ensemble view
+    name: SIZES.get(name, {})
+    for name in baseline_names("latent")
+    if supports_stacked(build(name, 3, **SIZES.get(name, {})))
 }
 REGIMES = ["bptt", {"name": "stf", "tau": 5}, {"name": "gtf", "alpha": "adaptive", "update_every": 2}]
 

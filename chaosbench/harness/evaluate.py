@@ -1,8 +1,9 @@
 """Evaluation protocol v2: how a trained model is scored against a dataset (docs/protocol.md).
 
 1. Generate ``n_gen`` steps freely from the first test state ``x_test[0]``.
-2. Discard the first ``transient`` generated steps; D_stsp and D_H (metric spec v1) compare the
-   rest with the whole test series. The valid prediction time compares the forecast steps
+2. Discard the first ``transient`` generated steps; D_stsp and D_H (metric spec v1), and every
+   metric registered with ``on="trajectory"`` (docs/extending.md), compare the rest with the
+   whole test series. The valid prediction time compares the forecast steps
    ``t >= 1`` of the generated series with the test series at the same instants (row 0 is the
    model's reading of ``x_test[0]``, not a forecast; v1 counted it, so a model with a learned
    encoder scored 0 whenever that reading was off, however good its forecast).
@@ -183,10 +184,11 @@ def _first_nonfinite(x: np.ndarray) -> int | None:
 def _trajectory_metrics(
     test: np.ndarray, gen: np.ndarray, after: np.ndarray, dt: float, lambda_max: float
 ) -> dict[str, float]:
-    from chaosbench.metrics import evaluate_trajectory, valid_prediction_time
+    from chaosbench.metrics import evaluate_trajectory, trajectory_metrics, valid_prediction_time
 
     scores = evaluate_trajectory(test, after, dt=dt, lambda_max=lambda_max)
     return {
+        **trajectory_metrics(test, after),  # the registered extensions (on="trajectory")
         "d_stsp": scores["d_stsp"],
         "d_h": scores["d_h"],
         # the forecast steps t >= 1, aligned with the test series (the transient is part of them)

@@ -7,7 +7,9 @@
   ``stacked(params)`` (:class:`StackedLatent`) trains an ensemble of seeds without ``vmap``.
 - Baselines by name: ``names()``, ``get(name)``, ``resolve(spec)`` (also ``module:Class`` and the
   ``chaosbench.models`` entry points), ``build(name, obs_dim, **overrides)`` with the defaults of
-  ``baselines/models/<name>.yaml``.
+  ``baselines/models/<name>.yaml``. Each baseline module registers its classes at its end
+  (``register(name, cls)``); importing this package imports them all, so they are registered
+  (docs/extending.md: how to add one).
 - :func:`check` reports what a model lacks; :mod:`chaosbench.models.checkpoint` saves and loads
   latent models without pickle.
 """

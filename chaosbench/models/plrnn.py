@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models._init import normalized_positive_definite, uniform
 from chaosbench.models.contract import LatentModel, positive_int
+from chaosbench.models.registry import register
 
 
 def _offdiag(w: Tensor) -> Tensor:
@@ -268,3 +269,9 @@ class DendPLRNN(ObservedFirstUnits):
 
     def stacked(self, params: Mapping[str, Tensor]) -> StackedDendPLRNN:
         return StackedDendPLRNN(self.obs_dim, params)
+
+
+register("plrnn", PLRNN)
+register("shplrnn", ShPLRNN)
+register("clipped_shplrnn", ClippedShPLRNN)
+register("dendplrnn", DendPLRNN)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from chaosbench.models._init import uniform
 from chaosbench.models.contract import LatentModel, positive_int
+from chaosbench.models.registry import register
 
 
 def _rows(d: Tensor, m: Tensor) -> Tensor:
@@ -271,3 +272,8 @@ class StackedGRU(_StackedRecurrent):
 
     def jacobian(self, z: Tensor) -> Tensor:
         return _gru_jacobian(z, self._gates(z), self.input_w[:, None], self.W_hh[:, None])
+
+
+register("rnn", RNN)
+register("lstm", LSTM)
+register("gru", GRU)

@@ -1,7 +1,10 @@
 """The model registry: baselines by name, third-party models by entry point or ``module:Class``.
 
 A model *spec* is a registered name (``shplrnn``), a ``module:Class`` import path, or the name of
-an entry point in the group ``chaosbench.models`` (registered on first lookup).
+an entry point in the group ``chaosbench.models`` (registered on first lookup). Each baseline
+module registers its classes where they are defined (``register("plrnn", PLRNN)`` at its end);
+:mod:`chaosbench.models` imports those modules, so importing it registers every baseline. This
+module imports no model module at top level, so the model modules can import it.
 :func:`build` instantiates a spec with the default hyperparameters of
 ``baselines/models/<name>.yaml`` overridden by the caller's.
 """
@@ -20,10 +23,6 @@ import yaml
 import chaosbench
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import LatentModel
-from chaosbench.models.plrnn import PLRNN, ClippedShPLRNN, DendPLRNN, ObservedFirstUnits, ShPLRNN
-from chaosbench.models.recurrent import GRU, LSTM, RNN
-from chaosbench.models.reservoir import ESN
-from chaosbench.models.sindy import SINDy
 from chaosbench.registry import Registry
 
 ENTRY_POINT_GROUP = "chaosbench.models"
@@ -55,25 +54,27 @@ def _load_entry_points(reg: Registry[type]) -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = ep.load()
-            reg.register(ep.name, cls, kind=model_kind(cls), citation=getattr(cls, "citation", ""),
-                         source=ep.value)
+            reg.register(ep.name, cls, **_meta(cls, source=ep.value))
         except Exception as err:  # a broken or clashing plugin must not break chaosbench
             warnings.warn(f"model entry point '{ep.name}' ({ep.value}) failed to load: {err}",
                           stacklevel=2)
 
 
 registry: Registry[type] = Registry("model", loader=_load_entry_points)
-for _name, _cls in (
-    ("plrnn", PLRNN), ("shplrnn", ShPLRNN), ("clipped_shplrnn", ClippedShPLRNN),
-    ("dendplrnn", DendPLRNN), ("rnn", RNN), ("lstm", LSTM), ("gru", GRU), ("esn", ESN),
-    ("sindy", SINDy),
-):
-    registry.register(_name, _cls, kind=model_kind(_cls), citation=_cls.citation)
+
+
+def _meta(cls: type, **meta: Any) -> dict[str, Any]:
+    """A model's registry metadata: ``kind`` (``"latent"`` or ``"evaluable"``), ``citation`` (the
+    class attribute) and ``source`` (``module:Class``; ``chaosbench.*`` for the in-tree
+    baselines, each of which has ``baselines/models/<name>.yaml``), then ``meta``."""
+    return {"kind": model_kind(cls), "citation": getattr(cls, "citation", ""),
+            "source": f"{cls.__module__}:{cls.__qualname__}", **meta}  # fmt: skip
 
 
 def register(name: str, cls: type, **meta: Any) -> type:
-    """Register a model class (a LatentModel subclass or a fit/generate class) under ``name``."""
-    return registry.register(name, cls, kind=model_kind(cls), **meta)
+    """Register a model class (a LatentModel subclass or a fit/generate class) under ``name``;
+    the baseline modules call it for their classes where they are defined."""
+    return registry.register(name, cls, **_meta(cls, **meta))
 
 
 def get(name: str) -> type:
@@ -120,6 +121,8 @@ def build(spec: str, obs_dim: int, **overrides: Any) -> Any:
     A default ``latent_dim`` below ``obs_dim`` is raised to ``obs_dim`` for models whose first
     latent units are the observation (PLRNN family); explicit overrides are used as given.
     """
+    from chaosbench.models.plrnn import ObservedFirstUnits  # a model module imports this one
+
     cls = resolve(spec)
     params = baseline_defaults(spec)
     if (

@@ -27,6 +27,7 @@ import scipy.sparse.linalg
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
+from chaosbench.models.registry import register
 
 _CHUNK = 2048  # time steps whose inputs are projected at once (bounds memory)
 
@@ -185,3 +186,6 @@ class ESN:
                 out[t] = nxt
                 s = self._update(s, nxt @ res.W_in.T + res.b, res)
         return out if x.ndim == 2 else out[:, 0]
+
+
+register("esn", ESN)

@@ -17,6 +17,7 @@ import numpy as np
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
+from chaosbench.models.registry import register
 from chaosbench.systems.integrate import rk4_step
 
 
@@ -113,3 +114,6 @@ class SINDy:
                     state = rk4_step(self._rhs, state, h)
                 out[t] = state
         return out if x.ndim == 2 else out[:, 0]
+
+
+register("sindy", SINDy)

@@ -30,6 +30,7 @@ import platform
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -46,7 +47,7 @@ SCHEMA_VERSION = "1"
 STATUSES = ("ok", "diverged", "failed")
 # Metric set of spec v1 and the direction in which a value is better ("min", "max", or None for
 # a value that is reported but not a score).
-METRICS: dict[str, str | None] = {
+SPEC_METRICS: dict[str, str | None] = {
     "d_stsp": "min",
     "d_h": "min",
     "lambda_max_error": "min",
@@ -55,6 +56,30 @@ METRICS: dict[str, str | None] = {
     "pe20": "min",
     "valid_time": "max",
 }
+
+
+class _MetricDirections(Mapping[str, "str | None"]):
+    """Record key -> better direction: spec v1's metrics, then every other metric registered in
+    ``chaosbench.metrics.METRICS``, read at each use so that a registration reaches the schema
+    and the tables. Nothing can be registered before ``chaosbench.metrics`` is imported, so it is
+    not imported here (it imports torch, which reading records must not need)."""
+
+    def _all(self) -> dict[str, str | None]:
+        registered = getattr(sys.modules.get("chaosbench.metrics"), "METRICS", None)
+        extensions = {} if registered is None else {n: registered.meta(n)["better"] for n in registered.names()}
+        return {**SPEC_METRICS, **extensions}
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+METRICS: Mapping[str, str | None] = _MetricDirections()
 KNOWN_METRIC_SPECS = frozenset({"1"})
 VERSION_FIELDS = ("chaosbench", "torch", "numpy", "python", "metric_spec", "dataset")
 # Artifacts are small arrays for plots: rows x dims for the trajectory, dims x bins for spectra.
