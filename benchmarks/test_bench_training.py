@@ -14,6 +14,8 @@ parallelism to pay, so a multi-core machine runs one process per core.
 from __future__ import annotations
 
 import functools
+import math
+import time
 
 import numpy as np
 import pytest
@@ -22,14 +24,20 @@ from torch import nn
 
 import chaosbench.systems as systems
 from chaosbench.models import ShPLRNN, build
-from chaosbench.training import ensemble as ensemble_module
 from chaosbench.training import fit
+from chaosbench.training.ensemble import Ensemble
+from chaosbench.training.loop import TrainSettings, run
+from chaosbench.training.regimes import Regime, from_config
 
 UPDATES, BATCH, SEQ, HIDDEN = 30, 16, 200, 50
 SETTINGS = {"budget": UPDATES, "batch_size": BATCH, "seq_len": SEQ, "progress": False,
             "device": "cpu"}
 REGIME = {"name": "stf", "tau": 10}
 FACTORY = functools.partial(ShPLRNN, hidden_dim=HIDDEN)
+CELLS = ["shplrnn", "rnn", "lstm", "gru", "dendplrnn"]  # at their baseline sizes
+RATIO_TARGETS = {"rnn": 1.5, "lstm": 2.5, "gru": 2.5, "dendplrnn": 2.5}  # x the shPLRNN's time
+SPEEDUP_TARGET = 3.0  # the vmap path (the models' own methods) over the native path
+SIDE_BY_SIDE_ROUNDS = 3
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,17 +87,55 @@ def test_shplrnn_ensemble(benchmark, lorenz, n_seeds) -> None:
     _record(benchmark, n_seeds)
 
 
-@pytest.mark.benchmark(group="training")
-@pytest.mark.parametrize("native", [True, False], ids=["native", "vmap"])
-@pytest.mark.parametrize("name", ["dendplrnn", "rnn", "lstm", "gru"])
-def test_other_baselines_ensemble_of_five(benchmark, lorenz, name, native, monkeypatch) -> None:
-    """The suites' 5-seed ensemble of the other latent baselines, on their native view or vmap."""
-    if not native:
-        monkeypatch.setattr(ensemble_module, "supports_stacked", lambda model: False)
-    factory = functools.partial(build, name)
-    benchmark.pedantic(lambda: fit(factory, lorenz, 0.01, REGIME, seeds=list(range(5)), **SETTINGS),
-                       rounds=2, warmup_rounds=1)
+@pytest.mark.benchmark(group="ensemble of 5")
+@pytest.mark.parametrize("path", ["native", "vmap"])
+@pytest.mark.parametrize("name", CELLS)
+def test_ensemble_of_five(benchmark, lorenz, name, path) -> None:
+    """The suites' 5-seed ensemble of each cell on its native view or the vmap path."""
+    ensemble = _ensemble(name, path == "native")
+    data, regime, settings = torch.as_tensor(lorenz), _regime(), TrainSettings(BATCH, SEQ)
+    benchmark.pedantic(lambda: run(ensemble, data, regime, settings, UPDATES, progress=False),
+                       rounds=3 if path == "native" else 2, warmup_rounds=1)
     _record(benchmark, 5)
+
+
+@pytest.mark.benchmark(group="side by side")
+def test_side_by_side_ratios(benchmark, lorenz) -> None:
+    """Every cell's time over the shPLRNN's, and the vmap path's over the native path's.
+
+    The cases run in interleaved rounds, each timed in CPU time of this process (one torch
+    thread), so that the load of a shared machine weighs on all of them alike; the fastest
+    round of each counts. Asserts the targets of :data:`RATIO_TARGETS` and :data:`SPEEDUP_TARGET`.
+    """
+    data, regime, settings = torch.as_tensor(lorenz), _regime(), TrainSettings(BATCH, SEQ)
+    cases = {(n, p): _ensemble(n, p == "native") for n in CELLS for p in ("native", "vmap")
+             if p == "native" or n in RATIO_TARGETS}
+    best = {case: math.inf for case in cases}
+
+    def rounds() -> None:
+        for _ in range(SIDE_BY_SIDE_ROUNDS):
+            for case, ensemble in cases.items():
+                start = time.process_time()
+                run(ensemble, data, regime, settings, UPDATES, progress=False)
+                best[case] = min(best[case], (time.process_time() - start) / UPDATES)
+
+    benchmark.pedantic(rounds, rounds=1, warmup_rounds=0)
+    ms = {f"{n}-{p}": round(1e3 * t, 2) for (n, p), t in best.items()}
+    ratio = {n: best[n, "native"] / best["shplrnn", "native"] for n in RATIO_TARGETS}
+    speedup = {n: best[n, "vmap"] / best[n, "native"] for n in RATIO_TARGETS}
+    benchmark.extra_info.update(ms_per_update=ms, x_shplrnn=ratio, vmap_over_native=speedup)
+    print(f"\nms per update {ms}\nx shPLRNN {ratio}\nvmap / native {speedup}")
+    assert all(ratio[n] <= RATIO_TARGETS[n] for n in RATIO_TARGETS), ratio
+    assert all(v >= SPEEDUP_TARGET for v in speedup.values()), speedup
+
+
+def _regime() -> Regime:
+    return from_config(REGIME)
+
+
+def _ensemble(name: str, native: bool) -> Ensemble:
+    factory = functools.partial(build, name)
+    return Ensemble(factory, 3, list(range(5)), torch.device("cpu"), native=native)
 
 
 @pytest.mark.benchmark(group="training")

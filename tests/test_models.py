@@ -123,6 +123,69 @@ def test_native_ensemble_view_equals_each_model(name: str) -> None:
                                    rtol=1e-12, atol=1e-12, msg=method)
 
 
+def _grads(loss: torch.Tensor, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    return torch.autograd.grad(loss, inputs, materialize_grads=True)
+
+
+def _eager_grads(loss: torch.Tensor, inputs: list[torch.Tensor], models: list,
+                 names: list[str]) -> list[torch.Tensor]:
+    """``d loss / d`` each of ``inputs``, then each parameter of ``models`` stacked over them."""
+    own = [dict(m.named_parameters()) for m in models]
+    grads = _grads(loss, [*inputs, *(p[k] for k in names for p in own)])
+    n, params = len(models), grads[len(inputs):]
+    return [*grads[: len(inputs)], *(torch.stack(params[j * n: (j + 1) * n]) for j in range(len(names)))]
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_native_step_gradients_equal_each_model(name: str) -> None:
+    """Through two steps, the view's gradients with respect to the state and every parameter
+    equal autograd of each model's own step, in float64."""
+    models = [small(name, seed) for seed in range(3)]
+    params, _ = torch.func.stack_module_state(models)
+    z = 1.5 * torch.randn(3, 4, models[0].latent_dim, dtype=torch.float64)
+    weights = torch.randn_like(z)
+    view = models[0].stacked(params)
+    state = z.clone().requires_grad_()
+    native = _grads((weights * view.step(view.step(state))).sum(), [state, *params.values()])
+    state = z.clone().requires_grad_()
+    each = sum((weights[i] * m.step(m.step(state[i]))).sum() for i, m in enumerate(models))
+    eager = _eager_grads(each, [state], models, list(params))
+    for key, a, b in zip(["state", *params], native, eager):
+        unused = key in ("L", "encoder.weight", "encoder.bias")  # step does not use them
+        assert unused or float(b.abs().max()) > 0, key
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=key)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_native_unroll_equals_each_model_stepped_and_forced(name: str) -> None:
+    """The fused window (hand-written backward): its states and the gradients with respect to
+    the start, the targets and every parameter equal a loop of each model's own ``step`` and
+    ``force``, in float64, with mixing (alpha < 1) and full (alpha = 1) forcing."""
+    models = [small(name, seed) for seed in range(3)]
+    params, _ = torch.func.stack_module_state(models)
+    steps, forced = 7, (2, 3, 5)
+    z = torch.randn(3, 4, models[0].latent_dim, dtype=torch.float64)
+    x = torch.randn(3, 4, steps, 3, dtype=torch.float64)
+    alpha = torch.tensor([0.3, 0.8, 1.0], dtype=torch.float64)[:, None, None]
+    weights = torch.randn(3, 4, steps, models[0].latent_dim, dtype=torch.float64)
+    start, targets = z.clone().requires_grad_(), x.clone().requires_grad_()
+    states = models[0].stacked(params).unroll(start, targets, forced, alpha)
+    native = _grads((weights * states).sum(), [start, targets, *params.values()])
+    start, targets = z.clone().requires_grad_(), x.clone().requires_grad_()
+    loss = 0
+    for i, m in enumerate(models):
+        state = start[i]
+        for t in range(1, steps + 1):
+            state = m.step(state)
+            loss = loss + (weights[i, :, t - 1] * state).sum()
+            if t in forced:
+                state = m.force(state, targets[i, :, t - 1], alpha[i])
+    eager = _eager_grads(loss, [start, targets], models, list(params))
+    for key, a, b in zip(["start", "targets", *params], native, eager):
+        assert float(b.abs().max()) > 0, key
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=key)
+
+
 def test_a_subclass_changing_step_falls_back_to_vmap() -> None:
     class Damped(cm.ShPLRNN):
         def step(self, z: torch.Tensor) -> torch.Tensor:

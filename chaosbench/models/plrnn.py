@@ -140,15 +140,24 @@ class StackedShPLRNN(StackedObservedFirstUnits):
 
 
 class StackedDendPLRNN(StackedPLRNN):
-    """:class:`DendPLRNN` over a leading member axis: thresholds ``H`` ``(E, M, K)``."""
+    """:class:`DendPLRNN` over a leading member axis: thresholds ``H`` ``(E, M, K)``.
+
+    ``step`` folds the basis weights into the coupling, ``W_alpha[i, (j, k)] = W[i, j]
+    alpha_k`` (once per call), so the ramps of all units and bases feed one batched product.
+    """
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
         super().__init__(obs_dim, params)
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
+        # basis-major (k, j) order: the unit index j runs innermost, as in z
+        self.H_T = params["H"].mT[:, None]
+        w_alpha = params["alpha"][:, None, :, None] * self.W[:, :, None, :]
+        self.W_alpha_T = w_alpha.flatten(-2).mT
 
-    def _phi(self, z: Tensor) -> Tensor:
-        return (torch.relu(z[..., None] - self.H) @ self.alpha)[..., 0]
+    def step(self, z: Tensor) -> Tensor:
+        ramps = torch.relu(z[..., None, :] - self.H_T).flatten(-2)
+        return torch.baddbmm(torch.addcmul(self.h, self.A, z), ramps, self.W_alpha_T)
 
     def _slope(self, z: Tensor) -> Tensor:
         return ((z[..., None] > self.H).to(z.dtype) @ self.alpha)[..., 0]

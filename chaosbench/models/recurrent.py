@@ -15,7 +15,7 @@ arithmetic after the products is shared with the models' own methods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from chaosbench.models._init import uniform
 from chaosbench.models.contract import LatentModel, positive_int
+from chaosbench.models.fused import GatedCell, GRUCell, LSTMCell, unroll_window
 from chaosbench.models.registry import register
 
 
@@ -111,6 +112,24 @@ class _StackedFused(_StackedRecurrent):
         return _affine(self.b, h, self.W_T)
 
 
+class _Windowed:
+    """``unroll``, a whole training window as one fused node (:func:`unroll_window`), for views
+    that set ``cell``, ``window_w_t`` and ``window_b`` (pre-activations ``h @ window_w_t +
+    window_b``) and force by mixing with ``encode(x)``."""
+
+    cell: GatedCell
+    window_w_t: Tensor
+    window_b: Tensor
+    encode: Callable[[Tensor], Tensor]
+
+    def unroll(self, z: Tensor, x: Tensor, forced: Sequence[int], alpha: Tensor) -> Tensor:
+        """The states of ``x.shape[-2]`` steps from ``z``, forced towards ``x[..., t - 1, :]``
+        after each step ``t`` in ``forced`` (see :class:`chaosbench.training.loop.Rollout`)."""
+        targets = self.encode(x[..., [t - 1 for t in forced], :]) if forced else None
+        return unroll_window(self.cell, z, x.shape[-2], forced, targets, alpha, self.window_w_t,
+                             self.window_b)
+
+
 class RNN(_Recurrent):
     """Vanilla Elman RNN ``h' = tanh(W_ih x + W_hh h + b)`` fed its own readout ``x = B h + c``."""
 
@@ -191,8 +210,14 @@ class LSTM(_Recurrent):
         return StackedLSTM(self.hidden_dim, params)
 
 
-class StackedLSTM(_StackedFused):
-    """:class:`LSTM` over a leading member axis."""
+class StackedLSTM(_Windowed, _StackedFused):
+    """:class:`LSTM` over a leading member axis; ``unroll`` fuses a window (:class:`LSTMCell`)."""
+
+    def __init__(self, hidden_dim: int, params: Mapping[str, Tensor]) -> None:
+        super().__init__(hidden_dim, params)
+        scale = self.W.new_tensor((1.0, 1.0, 2.0, 1.0)).repeat_interleave(hidden_dim)
+        self.window_w_t, self.window_b = self.W_T * scale, self.b * scale
+        self.cell = LSTMCell(self.W.new_full((), -1.0))
 
     def _gates(self, z: Tensor) -> tuple[Tensor, ...]:
         h, c = z[..., : self.hidden_dim], z[..., self.hidden_dim :]
@@ -256,13 +281,25 @@ class GRU(_Recurrent):
         return StackedGRU(self.hidden_dim, params)
 
 
-class StackedGRU(_StackedRecurrent):
-    """:class:`GRU` over a leading member axis: input and hidden parts in one product."""
+class StackedGRU(_Windowed, _StackedRecurrent):
+    """:class:`GRU` over a leading member axis; ``unroll`` fuses a window (:class:`GRUCell`).
+
+    ``step`` and the Jacobian take input and hidden parts in one product (``6H`` rows); the
+    window's product sums them for ``r`` and ``u`` and doubles the candidate's (``4H`` rows).
+    """
 
     def __init__(self, hidden_dim: int, params: Mapping[str, Tensor]) -> None:
         super().__init__(hidden_dim, params)
         self.W_T = torch.cat([self.input_w, self.W_hh], dim=-2).mT
         self.b = torch.cat([self.input_b, self.b_hh], dim=-1)[:, None]
+        rows = 2 * hidden_dim
+        w_ru = self.input_w[:, :rows] + self.W_hh[:, :rows]
+        b_ru = self.input_b[:, :rows] + self.b_hh[:, :rows]
+        w_n = torch.cat([self.input_w[:, rows:], self.W_hh[:, rows:]], dim=-2)
+        b_n = torch.cat([self.input_b[:, rows:], self.b_hh[:, rows:]], dim=-1)
+        self.window_w_t = torch.cat([w_ru, w_n + w_n], dim=-2).mT
+        self.window_b = torch.cat([b_ru, b_n + b_n], dim=-1)[:, None]
+        self.cell = GRUCell(self.W_T.new_full((), -1.0))
 
     def _gates(self, h: Tensor) -> tuple[Tensor, ...]:
         return _gru_gates(*_affine(self.b, h, self.W_T).chunk(2, dim=-1))

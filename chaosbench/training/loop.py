@@ -97,24 +97,35 @@ class Rollout:
 
     ``model`` is one latent model (windows ``(B, L + 1, N)``, a scalar loss) or an ensemble's
     native view (windows ``(E, B, L + 1, N)``, one loss per member); ``alpha`` is a scalar or
-    one per member.
+    one per member. A view that has ``unroll(z, x[..., 1:, :], forced_steps, alpha)`` computes
+    the predicted states of the whole window at once; it must equal :meth:`loop`.
     """
 
     def __init__(self, forced_steps: Sequence[int]) -> None:
         self.forced = frozenset(forced_steps)
+        self.forced_steps = tuple(sorted(self.forced))
 
     def __call__(self, model: Any, x: Tensor, alpha: Tensor) -> Tensor:
-        xs = x.unbind(-2)
         alpha = alpha[..., None, None]
-        z = model.encode(xs[0])
+        z = model.encode(x[..., 0, :])
+        unroll = getattr(model, "unroll", None)
+        if unroll is not None:
+            states = unroll(z, x[..., 1:, :], self.forced_steps, alpha)
+        else:
+            states = self.loop(model, z, x, alpha)
+        y = model.observe(states)
+        return torch.mean((y - x[..., 1:, :]) ** 2, dim=(-3, -2, -1))
+
+    def loop(self, model: Any, z: Tensor, x: Tensor, alpha: Tensor) -> Tensor:
+        """The predicted states ``(..., B, L, M)``, one ``step`` at a time from ``z``."""
+        xs = x.unbind(-2)
         predictions = []
         for t in range(1, len(xs)):
             z = model.step(z)
             predictions.append(z)
             if t in self.forced:
                 z = model.force(z, xs[t], alpha)
-        y = model.observe(torch.stack(predictions, dim=-2))
-        return torch.mean((y - x[..., 1:, :]) ** 2, dim=(-3, -2, -1))
+        return torch.stack(predictions, dim=-2)
 
 
 class JacobianBound:
