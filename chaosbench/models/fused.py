@@ -1,16 +1,20 @@
-"""Fused training windows of the gated cells: one autograd node per window, backward by hand.
+"""Fused training windows of the gated and dendritic cells: one autograd node per window.
 
 Under plain autograd a step of an LSTM or GRU ensemble view records ~15 small operations and
 replays ~40 kernels backward, each a few microseconds of dispatch on tensors of a few thousand
 elements. :func:`unroll_window` instead runs a whole training window (every step and the forcing
-between steps) as one ``torch.autograd.Function``: the forward computes the cell without recording
-it (one product and one sigmoid for all gates per step) and keeps the few activations the
-gradients need; the backward walks the window in reverse with the closed-form gradients of the
-cell, and forms the weight gradient of all steps with one product at the end.
+between steps) as one ``torch.autograd.Function``: the forward computes the cell without
+recording it and keeps the few activations the gradients need; the backward walks the window in
+reverse with the cell's closed-form gradients and forms the weight gradient of all steps with one
+product at the end.
 
-The ``tanh`` of a gate is ``2 sigmoid(2 x) - 1``: the caller doubles that gate's rows of the
-weights and biases (an exact scaling), so one sigmoid covers every gate. Tensors are ``(E, B,
-...)`` with per-member weights ``(E, K, rows)`` and biases ``(E, 1, rows)``, on any device.
+A cell's step is ``state' = cell(state, input @ weight_t + bias)`` for an ``input`` derived from
+the state (the LSTM's and GRU's hidden state, the dendPLRNN's ramps). The state is the latent
+vector cut into ``parts`` contiguous pieces (the LSTM's ``h`` and ``c``), which keeps every
+element-wise operation on contiguous memory. The ``tanh`` of a gate is ``2 sigmoid(2 x) - 1``:
+the caller doubles that gate's rows of the weights and biases (an exact scaling), so one sigmoid
+covers every gate. Tensors are ``(E, B, ...)`` with per-member weights ``(E, K, rows)`` and
+biases ``(E, 1, rows)``, on any device.
 """
 
 from __future__ import annotations
@@ -22,17 +26,27 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+State = tuple[Tensor, ...]
 
-class GatedCell(Protocol):
-    """The element-wise part of a cell whose pre-activations are ``h @ weight_t + bias``."""
 
-    def forward(self, z: Tensor, weight_t: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Any]:
-        """``(z', h, saved)``: the next state, the product's input ``h`` and what ``backward``
-        needs."""
+class Cell(Protocol):
+    """One step of a cell whose product is ``input @ weight_t + bias``; ``extra`` are its other
+    parameters (each ``(E, 1, ...)``). The state has ``parts`` pieces of equal width."""
+
+    parts: int
+
+    def forward(
+        self, state: State, weight_t: Tensor, bias: Tensor, *extra: Tensor
+    ) -> tuple[State, Tensor, Any]:
+        """``(state', input, saved)``: the next state, the product's input and what
+        ``backward`` needs."""
         ...
 
-    def backward(self, grad: Tensor, saved: Any, weight: Tensor) -> tuple[Tensor, Tensor]:
-        """``(d loss / d pre-activations, d loss / d z)`` from ``grad = d loss / d z'``."""
+    def backward(
+        self, grad: State, saved: Any, weight: Tensor, *extra: Tensor
+    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
+        """From ``grad = d loss / d state'``: ``d loss / d`` the product, ``d loss / d state``
+        and ``d loss / d`` each of ``extra`` through this step."""
         ...
 
 
@@ -42,13 +56,16 @@ def _sigmoid_slope(s: Tensor) -> Tensor:
 
 
 class LSTMCell:
-    """``[h, c] -> [o tanh(c'), c']`` with ``c' = f c + i g``, gates ``i, f, g, o`` (``g`` doubled)."""
+    """``(h, c) -> (o tanh(c'), c')`` with ``c' = f c + i g``, gates ``i, f, g, o`` (``g``
+    doubled)."""
+
+    parts = 2
 
     def __init__(self, minus_one: Tensor) -> None:
         self.minus_one = minus_one
 
-    def forward(self, z: Tensor, weight_t: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Any]:
-        h, c = z.chunk(2, dim=-1)
+    def forward(self, state: State, weight_t: Tensor, bias: Tensor) -> tuple[State, Tensor, Any]:
+        h, c = state
         s = torch.sigmoid(torch.baddbmm(bias, h, weight_t))
         i, f, s_g, o = s.chunk(4, dim=-1)
         g = torch.add(self.minus_one, s_g, alpha=2)
@@ -58,14 +75,14 @@ class LSTMCell:
         # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i); d h' / d o = tanh(c')
         out_slope = torch.addcmul(o, h_new, tanh_c, value=-1)
         gate_slopes = torch.cat([g, c, i + i, tanh_c], dim=-1) * _sigmoid_slope(s)
-        return torch.cat([h_new, c_new], dim=-1), h, (f, out_slope, gate_slopes)
+        return (h_new, c_new), h, (f, out_slope, gate_slopes)
 
-    def backward(self, grad: Tensor, saved: Any, weight: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(self, grad: State, saved: Any, weight: Tensor) -> tuple[Tensor, State, tuple]:
         f, out_slope, gate_slopes = saved
-        grad_h, grad_c = grad.chunk(2, dim=-1)
+        grad_h, grad_c = grad
         grad_c = torch.addcmul(grad_c, grad_h, out_slope)  # all of d loss / d c'
         grad_a = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1) * gate_slopes
-        return grad_a, torch.cat([torch.bmm(grad_a, weight), grad_c * f], dim=-1)
+        return grad_a, (torch.bmm(grad_a, weight), grad_c * f), ()
 
 
 class GRUCell:
@@ -75,19 +92,23 @@ class GRUCell:
     doubled input part ``x_n`` and hidden part ``h_n`` of the candidate.
     """
 
+    parts = 1
+
     def __init__(self, minus_one: Tensor) -> None:
         self.minus_one = minus_one
 
-    def forward(self, h: Tensor, weight_t: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Any]:
+    def forward(self, state: State, weight_t: Tensor, bias: Tensor) -> tuple[State, Tensor, Any]:
+        (h,) = state
         hidden = h.shape[-1]
         ru, x_n, h_n = torch.baddbmm(bias, h, weight_t).split((2 * hidden, hidden, hidden), -1)
         s = torch.sigmoid(ru)
         r, u = s.chunk(2, dim=-1)
         s_n = torch.sigmoid(torch.addcmul(x_n, r, h_n))
         n = torch.add(self.minus_one, s_n, alpha=2)
-        return torch.lerp(n, h, u), h, (h, s, h_n, s_n, n)
+        return (torch.lerp(n, h, u),), h, (h, s, h_n, s_n, n)
 
-    def backward(self, grad: Tensor, saved: Any, weight: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(self, grad: State, saved: Any, weight: Tensor) -> tuple[Tensor, State, tuple]:
+        (grad,) = grad
         h, s, h_n, s_n, n = saved
         r, u = s.chunk(2, dim=-1)
         grad_n = torch.addcmul(grad, grad, u, value=-1)
@@ -95,11 +116,39 @@ class GRUCell:
         grad_p = (grad_n + grad_n) * _sigmoid_slope(s_n)
         grad_ru = torch.cat([grad_p * h_n, grad * (h - n)], dim=-1) * _sigmoid_slope(s)
         grad_a = torch.cat([grad_ru, grad_p, grad_p * r], dim=-1)
-        return grad_a, torch.baddbmm(grad * u, grad_a, weight)
+        return grad_a, (torch.baddbmm(grad * u, grad_a, weight),), ()
+
+
+class DendCell:
+    """``z -> A z + h + ramps(z) @ weight_t`` with ``ramps(z)[k, j] = relu(z_j - H_jk)``.
+
+    ``weight_t`` ``(E, K M, M)`` holds ``W_ij alpha_k`` at row ``k M + j``, the bias is ``h``; the
+    extra parameters are ``A`` ``(E, 1, M)`` and the negated thresholds ``-H^T`` ``(E, 1, K, M)``.
+    """
+
+    parts = 1
+
+    def forward(
+        self, state: State, weight_t: Tensor, bias: Tensor, a: Tensor, neg_thresholds: Tensor
+    ) -> tuple[State, Tensor, Any]:
+        (z,) = state
+        ramps = torch.relu(z[..., None, :] + neg_thresholds)
+        flat = ramps.flatten(-2)
+        return (torch.baddbmm(torch.addcmul(bias, a, z), flat, weight_t),), flat, (z, ramps)
+
+    def backward(
+        self, grad: State, saved: Any, weight: Tensor, a: Tensor, neg_thresholds: Tensor
+    ) -> tuple[Tensor, State, tuple]:
+        (grad,) = grad
+        z, ramps = saved
+        grad_ramps = torch.bmm(grad, weight).view_as(ramps)
+        grad_ramps = torch.ops.aten.threshold_backward(grad_ramps, ramps, 0)
+        grad_z = torch.addcmul(grad_ramps.sum(dim=-2), a, grad)
+        return grad, (grad_z,), ((grad * z).sum(1, keepdim=True), grad_ramps.sum(1, keepdim=True))
 
 
 def unroll_window(
-    cell: GatedCell,
+    cell: Cell,
     z: Tensor,
     n_steps: int,
     forced: Sequence[int],
@@ -107,22 +156,33 @@ def unroll_window(
     alpha: Tensor,
     weight_t: Tensor,
     bias: Tensor,
+    *extra: Tensor,
 ) -> Tensor:
-    """The states ``z_1 .. z_L`` (``(E, B, L, M)``) of ``n_steps`` cell steps from ``z``.
+    """The first part of the states ``z_1 .. z_L`` (``(E, B, L, M / parts)``) of ``n_steps``
+    cell steps from ``z`` ``(E, B, M)``: the whole state for the GRU and dendPLRNN, ``h`` for the
+    LSTM.
 
-    After step ``t`` in ``forced`` (ascending) the state is mixed with the next target,
-    ``z <- (1 - alpha) z + alpha targets[:, :, k]`` (``targets`` ``(E, B, len(forced), M)``,
-    ``alpha`` broadcasting against ``(E, B, M)``); the returned states are those before mixing.
-    ``alpha`` is not differentiated.
+    After step ``t`` in ``forced`` (ascending, below ``n_steps``) the state is mixed with the
+    next target, ``z <- (1 - alpha) z + alpha targets[:, :, k]`` (``targets`` ``(E, B,
+    len(forced), M)``, ``None`` when nothing is forced; ``alpha`` ``(E, 1, 1)`` or ``(E, 1, M)``:
+    a zero leaves a unit alone). The returned states are those before mixing. ``alpha`` is not
+    differentiated.
     """
-    return _Window.apply(cell, n_steps, tuple(forced), z, targets, alpha, weight_t, bias)
+    if any(not 1 <= t < n_steps for t in forced):
+        raise ValueError(f"forced steps must lie in [1, {n_steps}), got {tuple(forced)}")
+    return _Window.apply(cell, n_steps, tuple(forced), z, targets, alpha, weight_t, bias, *extra)
+
+
+def _parts(x: Tensor, n: int) -> State:
+    """``x`` cut into ``n`` pieces along its last axis (``x`` itself when it has width 1)."""
+    return (x,) * n if x.shape[-1] == 1 else x.chunk(n, dim=-1)
 
 
 class _Window(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
-        cell: GatedCell,
+        cell: Cell,
         n_steps: int,
         forced: tuple[int, ...],
         z: Tensor,
@@ -130,40 +190,51 @@ class _Window(torch.autograd.Function):
         alpha: Tensor,
         weight_t: Tensor,
         bias: Tensor,
+        *extra: Tensor,
     ) -> Tensor:
         mix = dict(zip(forced, targets.unbind(2))) if targets is not None else {}
-        states, inputs, saved = [], [], []
+        weights = _parts(alpha, cell.parts)
+        state = _parts(z, cell.parts)
+        outputs, inputs, saved = [], [], []
         for t in range(1, n_steps + 1):
-            z, h, keep = cell.forward(z, weight_t, bias)
-            states.append(z)
+            state, h, keep = cell.forward(state, weight_t, bias, *extra)
+            outputs.append(state[0])
             inputs.append(h)
             saved.append(keep)
             if t in mix:
-                z = torch.lerp(z, mix[t], alpha)
+                parts = zip(state, _parts(mix[t], cell.parts), weights)
+                state = tuple(torch.lerp(p, target, w) for p, target, w in parts)
         ctx.cell, ctx.forced, ctx.inputs, ctx.saved = cell, forced, inputs, saved
         ctx.has_targets = targets is not None
-        ctx.save_for_backward(weight_t, alpha)
-        return torch.stack(states, dim=2)
+        ctx.save_for_backward(weight_t, alpha, *extra)
+        return torch.stack(outputs, dim=2)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_states: Tensor) -> tuple[Tensor | None, ...]:
-        weight_t, alpha = ctx.saved_tensors
-        weight, forced = weight_t.mT, frozenset(ctx.forced)
-        grads = grad_states.unbind(2)
+    def backward(ctx: Any, grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
+        weight_t, alpha, *extra = ctx.saved_tensors
+        cell, weight, forced = ctx.cell, weight_t.mT, frozenset(ctx.forced)
+        weights = _parts(alpha, cell.parts)
+        outputs = grad_outputs.unbind(2)
         grad_targets: dict[int, Tensor] = {}
         grad_pre: list[Tensor] = []
-        grad = grads[-1]
-        for t in range(len(grads), 0, -1):  # grad: d loss / d z_t before mixing
-            grad_a, grad = ctx.cell.backward(grad, ctx.saved[t - 1], weight)
+        grad_extra: list[tuple[Tensor, ...]] = []
+        zeros = torch.zeros_like(outputs[-1])
+        grad: State = (outputs[-1], *(zeros,) * (cell.parts - 1))
+        for t in range(len(outputs), 0, -1):  # grad: d loss / d state_t before mixing
+            grad_a, grad, step_extra = cell.backward(grad, ctx.saved[t - 1], weight, *extra)
             grad_pre.append(grad_a)
-            if t > 1:
-                if t - 1 in forced:
-                    grad_targets[t - 1] = grad * alpha
-                    grad = grad - grad_targets[t - 1]
-                grad = grad + grads[t - 2]
+            grad_extra.append(step_extra)
+            if t == 1:
+                break
+            if t - 1 in forced:
+                to_target = [g * w for g, w in zip(grad, weights)]
+                grad_targets[t - 1] = torch.cat(to_target, dim=-1)
+                grad = tuple(g - m for g, m in zip(grad, to_target))
+            grad = (grad[0] + outputs[t - 2], *grad[1:])
         grad_pre_all = torch.cat(grad_pre[::-1], dim=1)
         grad_w = torch.bmm(torch.cat(ctx.inputs, dim=1).mT, grad_pre_all)
         grad_b = grad_pre_all.sum(dim=1, keepdim=True)
         grad_t = torch.stack([grad_targets[t] for t in ctx.forced], 2) if ctx.has_targets else None
-        return None, None, None, grad, grad_t, None, grad_w, grad_b
+        sums = (torch.stack(g).sum(0) for g in zip(*grad_extra))
+        return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *sums)

@@ -14,15 +14,17 @@ call and biases fused into the products (``baddbmm``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models._init import normalized_positive_definite, uniform
 from chaosbench.models.contract import LatentModel, positive_int
+from chaosbench.models.fused import DendCell, unroll_window
 from chaosbench.models.registry import register
 
 
@@ -142,8 +144,10 @@ class StackedShPLRNN(StackedObservedFirstUnits):
 class StackedDendPLRNN(StackedPLRNN):
     """:class:`DendPLRNN` over a leading member axis: thresholds ``H`` ``(E, M, K)``.
 
-    ``step`` folds the basis weights into the coupling, ``W_alpha[i, (j, k)] = W[i, j]
-    alpha_k`` (once per call), so the ramps of all units and bases feed one batched product.
+    ``step`` folds the basis weights into the coupling, ``W_alpha[i, (k, j)] = W[i, j]
+    alpha_k`` (once per call), so the ramps of all units and bases feed one batched product;
+    ``unroll`` runs a whole training window of these steps as one fused node
+    (:class:`chaosbench.models.fused.DendCell`).
     """
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
@@ -151,13 +155,24 @@ class StackedDendPLRNN(StackedPLRNN):
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
         # basis-major (k, j) order: the unit index j runs innermost, as in z
-        self.H_T = params["H"].mT[:, None]
+        self.neg_thresholds = -params["H"].mT[:, None]
         w_alpha = params["alpha"][:, None, :, None] * self.W[:, :, None, :]
         self.W_alpha_T = w_alpha.flatten(-2).mT
+        self.cell = DendCell()
 
     def step(self, z: Tensor) -> Tensor:
-        ramps = torch.relu(z[..., None, :] - self.H_T).flatten(-2)
-        return torch.baddbmm(torch.addcmul(self.h, self.A, z), ramps, self.W_alpha_T)
+        return self.cell.forward((z,), self.W_alpha_T, self.h, self.A, self.neg_thresholds)[0][0]
+
+    def unroll(self, z: Tensor, x: Tensor, forced: Sequence[int], alpha: Tensor) -> Tensor:
+        """The observations predicted over ``x.shape[-2]`` steps from ``z``, the observed units
+        forced towards ``x[..., t - 1, :]`` after each step ``t`` in ``forced`` (as ``force``
+        does; see :class:`chaosbench.training.loop.Rollout`)."""
+        m, n = z.shape[-1], self.obs_dim
+        targets = F.pad(x[..., [t - 1 for t in forced], :], (0, m - n)) if forced else None
+        weight = alpha * (torch.arange(m, device=z.device) < n).to(z.dtype)
+        states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_alpha_T,
+                               self.h, self.A, self.neg_thresholds)
+        return self.observe(states)
 
     def _slope(self, z: Tensor) -> Tensor:
         return ((z[..., None] > self.H).to(z.dtype) @ self.alpha)[..., 0]

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from chaosbench.models._init import uniform
 from chaosbench.models.contract import LatentModel, positive_int
-from chaosbench.models.fused import GatedCell, GRUCell, LSTMCell, unroll_window
+from chaosbench.models.fused import Cell, GRUCell, LSTMCell, unroll_window
 from chaosbench.models.registry import register
 
 
@@ -90,7 +90,11 @@ class _StackedRecurrent:
         self.W_hh, self.b_hh = params["W_hh"], params["b_hh"]
 
     def observe(self, z: Tensor) -> Tensor:
-        return _affine(self.readout_b, z[..., : self.hidden_dim], self.readout_T)
+        return self.read(z[..., : self.hidden_dim])
+
+    def read(self, h: Tensor) -> Tensor:
+        """The observation read out of the hidden state ``h``."""
+        return _affine(self.readout_b, h, self.readout_T)
 
     def encode(self, x: Tensor) -> Tensor:
         return _affine(self.encoder_b, x, self.encoder_T)
@@ -117,17 +121,20 @@ class _Windowed:
     that set ``cell``, ``window_w_t`` and ``window_b`` (pre-activations ``h @ window_w_t +
     window_b``) and force by mixing with ``encode(x)``."""
 
-    cell: GatedCell
+    cell: Cell
     window_w_t: Tensor
     window_b: Tensor
     encode: Callable[[Tensor], Tensor]
+    read: Callable[[Tensor], Tensor]
 
     def unroll(self, z: Tensor, x: Tensor, forced: Sequence[int], alpha: Tensor) -> Tensor:
-        """The states of ``x.shape[-2]`` steps from ``z``, forced towards ``x[..., t - 1, :]``
-        after each step ``t`` in ``forced`` (see :class:`chaosbench.training.loop.Rollout`)."""
+        """The observations predicted over ``x.shape[-2]`` steps from ``z``, the state forced
+        towards ``x[..., t - 1, :]`` after each step ``t`` in ``forced`` (see
+        :class:`chaosbench.training.loop.Rollout`)."""
         targets = self.encode(x[..., [t - 1 for t in forced], :]) if forced else None
-        return unroll_window(self.cell, z, x.shape[-2], forced, targets, alpha, self.window_w_t,
-                             self.window_b)
+        hidden = unroll_window(self.cell, z, x.shape[-2], forced, targets, alpha,
+                               self.window_w_t, self.window_b)
+        return self.read(hidden)
 
 
 class RNN(_Recurrent):

@@ -97,8 +97,8 @@ class Rollout:
 
     ``model`` is one latent model (windows ``(B, L + 1, N)``, a scalar loss) or an ensemble's
     native view (windows ``(E, B, L + 1, N)``, one loss per member); ``alpha`` is a scalar or
-    one per member. A view that has ``unroll(z, x[..., 1:, :], forced_steps, alpha)`` computes
-    the predicted states of the whole window at once; it must equal :meth:`loop`.
+    one per member. A view that has ``unroll(z, x[..., 1:, :], forced_steps, alpha)`` predicts
+    the observations of the whole window at once; it must equal ``observe`` of :meth:`loop`.
     """
 
     def __init__(self, forced_steps: Sequence[int]) -> None:
@@ -110,10 +110,9 @@ class Rollout:
         z = model.encode(x[..., 0, :])
         unroll = getattr(model, "unroll", None)
         if unroll is not None:
-            states = unroll(z, x[..., 1:, :], self.forced_steps, alpha)
+            y = unroll(z, x[..., 1:, :], self.forced_steps, alpha)
         else:
-            states = self.loop(model, z, x, alpha)
-        y = model.observe(states)
+            y = model.observe(self.loop(model, z, x, alpha))
         return torch.mean((y - x[..., 1:, :]) ** 2, dim=(-3, -2, -1))
 
     def loop(self, model: Any, z: Tensor, x: Tensor, alpha: Tensor) -> Tensor:
