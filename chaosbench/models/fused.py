@@ -36,17 +36,17 @@ class Cell(Protocol):
     parts: int
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, *extra: Tensor
-    ) -> tuple[State, Tensor, Any]:
-        """``(state', input, saved)``: the next state, the product's input and what
-        ``backward`` needs."""
+        self, state: State, weight_t: Tensor, bias: Tensor, *extra: Tensor, inputs: Tensor
+    ) -> tuple[State, Any]:
+        """``(state', saved)``: the next state and what ``backward`` needs; writes the
+        product's input to ``inputs`` ``(E, B, K)``."""
         ...
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, *extra: Tensor
-    ) -> tuple[Tensor, State, tuple[Tensor, ...]]:
-        """From ``grad = d loss / d state'``: ``d loss / d`` the product, ``d loss / d state``
-        and ``d loss / d`` each of ``extra`` through this step."""
+        self, grad: State, saved: Any, weight: Tensor, *extra: Tensor, grad_pre: Tensor
+    ) -> tuple[State, tuple[Tensor, ...]]:
+        """From ``grad = d loss / d state'``: ``d loss / d state`` and ``d loss / d`` each of
+        ``extra`` through this step; writes ``d loss / d`` the product to ``grad_pre``."""
         ...
 
 
@@ -64,9 +64,11 @@ class LSTMCell:
     def __init__(self, minus_one: Tensor) -> None:
         self.minus_one = minus_one
 
-    def forward(self, state: State, weight_t: Tensor, bias: Tensor) -> tuple[State, Tensor, Any]:
+    def forward(
+        self, state: State, weight_t: Tensor, bias: Tensor, *, inputs: Tensor
+    ) -> tuple[State, Any]:
         h, c = state
-        s = torch.sigmoid(torch.baddbmm(bias, h, weight_t))
+        s = torch.sigmoid(torch.baddbmm(bias, inputs.copy_(h), weight_t))
         i, f, s_g, o = s.chunk(4, dim=-1)
         g = torch.add(self.minus_one, s_g, alpha=2)
         c_new = torch.addcmul(f * c, i, g)
@@ -75,14 +77,17 @@ class LSTMCell:
         # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i); d h' / d o = tanh(c')
         out_slope = torch.addcmul(o, h_new, tanh_c, value=-1)
         gate_slopes = torch.cat([g, c, i + i, tanh_c], dim=-1) * _sigmoid_slope(s)
-        return (h_new, c_new), h, (f, out_slope, gate_slopes)
+        return (h_new, c_new), (f, out_slope, gate_slopes)
 
-    def backward(self, grad: State, saved: Any, weight: Tensor) -> tuple[Tensor, State, tuple]:
+    def backward(
+        self, grad: State, saved: Any, weight: Tensor, *, grad_pre: Tensor
+    ) -> tuple[State, tuple]:
         f, out_slope, gate_slopes = saved
         grad_h, grad_c = grad
         grad_c = torch.addcmul(grad_c, grad_h, out_slope)  # all of d loss / d c'
-        grad_a = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1) * gate_slopes
-        return grad_a, (torch.bmm(grad_a, weight), grad_c * f), ()
+        both = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1)
+        grad_a = torch.mul(both, gate_slopes, out=grad_pre)
+        return (torch.bmm(grad_a, weight), grad_c * f), ()
 
 
 class GRUCell:
@@ -97,17 +102,21 @@ class GRUCell:
     def __init__(self, minus_one: Tensor) -> None:
         self.minus_one = minus_one
 
-    def forward(self, state: State, weight_t: Tensor, bias: Tensor) -> tuple[State, Tensor, Any]:
-        (h,) = state
+    def forward(
+        self, state: State, weight_t: Tensor, bias: Tensor, *, inputs: Tensor
+    ) -> tuple[State, Any]:
+        h = inputs.copy_(state[0])
         hidden = h.shape[-1]
         ru, x_n, h_n = torch.baddbmm(bias, h, weight_t).split((2 * hidden, hidden, hidden), -1)
         s = torch.sigmoid(ru)
         r, u = s.chunk(2, dim=-1)
         s_n = torch.sigmoid(torch.addcmul(x_n, r, h_n))
         n = torch.add(self.minus_one, s_n, alpha=2)
-        return (torch.lerp(n, h, u),), h, (h, s, h_n, s_n, n)
+        return (torch.lerp(n, h, u),), (h, s, h_n, s_n, n)
 
-    def backward(self, grad: State, saved: Any, weight: Tensor) -> tuple[Tensor, State, tuple]:
+    def backward(
+        self, grad: State, saved: Any, weight: Tensor, *, grad_pre: Tensor
+    ) -> tuple[State, tuple]:
         (grad,) = grad
         h, s, h_n, s_n, n = saved
         r, u = s.chunk(2, dim=-1)
@@ -115,8 +124,8 @@ class GRUCell:
         # d n / d p = 2 s_n (1 - s_n) for the doubled pre-activation p (n = 2 sigmoid(p) - 1)
         grad_p = (grad_n + grad_n) * _sigmoid_slope(s_n)
         grad_ru = torch.cat([grad_p * h_n, grad * (h - n)], dim=-1) * _sigmoid_slope(s)
-        grad_a = torch.cat([grad_ru, grad_p, grad_p * r], dim=-1)
-        return grad_a, (torch.baddbmm(grad * u, grad_a, weight),), ()
+        grad_a = torch.cat([grad_ru, grad_p, grad_p * r], dim=-1, out=grad_pre)
+        return (torch.baddbmm(grad * u, grad_a, weight),), ()
 
 
 class DendCell:
@@ -129,22 +138,37 @@ class DendCell:
     parts = 1
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, a: Tensor, neg_thresholds: Tensor
-    ) -> tuple[State, Tensor, Any]:
+        self,
+        state: State,
+        weight_t: Tensor,
+        bias: Tensor,
+        a: Tensor,
+        neg_thresholds: Tensor,
+        *,
+        inputs: Tensor,
+    ) -> tuple[State, Any]:
         (z,) = state
-        ramps = torch.relu(z[..., None, :] + neg_thresholds)
-        flat = ramps.flatten(-2)
-        return (torch.baddbmm(torch.addcmul(bias, a, z), flat, weight_t),), flat, (z, ramps)
+        ramps = torch.add(z[..., None, :], neg_thresholds, out=inputs.unflatten(-1, (-1, z.shape[-1])))
+        torch.relu_(ramps)
+        return (torch.baddbmm(torch.addcmul(bias, a, z), inputs, weight_t),), (z, ramps)
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, a: Tensor, neg_thresholds: Tensor
-    ) -> tuple[Tensor, State, tuple]:
+        self,
+        grad: State,
+        saved: Any,
+        weight: Tensor,
+        a: Tensor,
+        neg_thresholds: Tensor,
+        *,
+        grad_pre: Tensor,
+    ) -> tuple[State, tuple]:
         (grad,) = grad
         z, ramps = saved
+        grad_pre.copy_(grad)
         grad_ramps = torch.bmm(grad, weight).view_as(ramps)
         grad_ramps = torch.ops.aten.threshold_backward(grad_ramps, ramps, 0)
         grad_z = torch.addcmul(grad_ramps.sum(dim=-2), a, grad)
-        return grad, (grad_z,), ((grad * z).sum(1, keepdim=True), grad_ramps.sum(1, keepdim=True))
+        return (grad_z,), ((grad * z).sum(1, keepdim=True), grad_ramps.sum(1, keepdim=True))
 
 
 def unroll_window(
@@ -195,35 +219,38 @@ class _Window(torch.autograd.Function):
         mix = dict(zip(forced, targets.unbind(2))) if targets is not None else {}
         weights = _parts(alpha, cell.parts)
         state = _parts(z, cell.parts)
-        outputs, inputs, saved = [], [], []
-        for t in range(1, n_steps + 1):
-            state, h, keep = cell.forward(state, weight_t, bias, *extra)
+        # the products' inputs of all steps, for one weight-gradient product in backward
+        inputs = z.new_empty((z.shape[0], n_steps, z.shape[1], weight_t.shape[-2]))
+        outputs, saved = [], []
+        for t, slot in enumerate(inputs.unbind(1), start=1):
+            state, keep = cell.forward(state, weight_t, bias, *extra, inputs=slot)
             outputs.append(state[0])
-            inputs.append(h)
             saved.append(keep)
             if t in mix:
                 parts = zip(state, _parts(mix[t], cell.parts), weights)
                 state = tuple(torch.lerp(p, target, w) for p, target, w in parts)
-        ctx.cell, ctx.forced, ctx.inputs, ctx.saved = cell, forced, inputs, saved
+        ctx.cell, ctx.forced, ctx.saved = cell, forced, saved
         ctx.has_targets = targets is not None
-        ctx.save_for_backward(weight_t, alpha, *extra)
+        ctx.save_for_backward(inputs, weight_t, alpha, *extra)
         return torch.stack(outputs, dim=2)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
-        weight_t, alpha, *extra = ctx.saved_tensors
+        inputs, weight_t, alpha, *extra = ctx.saved_tensors
         cell, weight, forced = ctx.cell, weight_t.mT, frozenset(ctx.forced)
         weights = _parts(alpha, cell.parts)
         outputs = grad_outputs.unbind(2)
+        grad_pre = inputs.new_empty((*inputs.shape[:3], weight_t.shape[-1]))
         grad_targets: dict[int, Tensor] = {}
-        grad_pre: list[Tensor] = []
         grad_extra: list[tuple[Tensor, ...]] = []
         zeros = torch.zeros_like(outputs[-1])
         grad: State = (outputs[-1], *(zeros,) * (cell.parts - 1))
+        slots = grad_pre.unbind(1)
         for t in range(len(outputs), 0, -1):  # grad: d loss / d state_t before mixing
-            grad_a, grad, step_extra = cell.backward(grad, ctx.saved[t - 1], weight, *extra)
-            grad_pre.append(grad_a)
+            grad, step_extra = cell.backward(
+                grad, ctx.saved[t - 1], weight, *extra, grad_pre=slots[t - 1]
+            )
             grad_extra.append(step_extra)
             if t == 1:
                 break
@@ -232,9 +259,9 @@ class _Window(torch.autograd.Function):
                 grad_targets[t - 1] = torch.cat(to_target, dim=-1)
                 grad = tuple(g - m for g, m in zip(grad, to_target))
             grad = (grad[0] + outputs[t - 2], *grad[1:])
-        grad_pre_all = torch.cat(grad_pre[::-1], dim=1)
-        grad_w = torch.bmm(torch.cat(ctx.inputs, dim=1).mT, grad_pre_all)
-        grad_b = grad_pre_all.sum(dim=1, keepdim=True)
+        grad_pre = grad_pre.flatten(1, 2)
+        grad_w = torch.bmm(inputs.flatten(1, 2).mT, grad_pre)
+        grad_b = grad_pre.sum(dim=1, keepdim=True)
         grad_t = torch.stack([grad_targets[t] for t in ctx.forced], 2) if ctx.has_targets else None
         sums = (torch.stack(g).sum(0) for g in zip(*grad_extra))
         return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *sums)

@@ -155,13 +155,14 @@ class StackedDendPLRNN(StackedPLRNN):
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
         # basis-major (k, j) order: the unit index j runs innermost, as in z
-        self.neg_thresholds = -params["H"].mT[:, None]
+        self.neg_thresholds = -params["H"].mT.contiguous()[:, None]
         w_alpha = params["alpha"][:, None, :, None] * self.W[:, :, None, :]
         self.W_alpha_T = w_alpha.flatten(-2).mT
         self.cell = DendCell()
 
     def step(self, z: Tensor) -> Tensor:
-        return self.cell.forward((z,), self.W_alpha_T, self.h, self.A, self.neg_thresholds)[0][0]
+        ramps = torch.relu(z[..., None, :] + self.neg_thresholds).flatten(-2)
+        return torch.baddbmm(torch.addcmul(self.h, self.A, z), ramps, self.W_alpha_T)
 
     def unroll(self, z: Tensor, x: Tensor, forced: Sequence[int], alpha: Tensor) -> Tensor:
         """The observations predicted over ``x.shape[-2]`` steps from ``z``, the observed units
