@@ -9,7 +9,8 @@ Per work unit (one dataset, model and regime with its missing seeds), :func:`tra
 the seeds of a latent model as one batched ensemble by ``chaosbench.training.fit`` (an evaluable
 model is fitted seed by seed), then :func:`score` scores each seed by the evaluation protocol and
 builds its record. These two functions are the one train-and-score path: the reproduction
-studies call them too. A record's ``wall_time_s`` is the unit's training time divided by its
+studies call them too. A unit of a budget ladder trains once, to its top rung, and gives one
+record per seed and rung: the lower rungs score the members as they were at that update. A record's ``wall_time_s`` is the unit's training time divided by its
 number of seeds plus that seed's own evaluation time.
 """
 
@@ -35,7 +36,7 @@ from chaosbench.harness.executors import Executor, LocalExecutor
 from chaosbench.harness.preflight import preflight
 from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
-from chaosbench.records.validate import Expected, mismatch
+from chaosbench.records.validate import extra_records, mismatch
 
 if TYPE_CHECKING:
     from chaosbench.training import Callback
@@ -76,8 +77,10 @@ def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Pr
 
     A seed is rerun when its record is missing, bad, or made with other settings than the
     suite's unit (:func:`chaosbench.records.validate.mismatch`: another protocol, metric spec,
-    budget or any resolved setting; it is then one of the problems, and gets overwritten).
-    Records of extra seeds of the suite's units are reported and left as they are.
+    budget or any resolved setting; it is then one of the problems, and gets overwritten). Under
+    a budget ladder that holds for any rung's record, and the seed is rerun whole: training is
+    per unit and seed, so all rungs of a rerun seed are recomputed (and rewritten) together.
+    Records of extra seeds or rungs of the suite's units are reported and left as they are.
     """
     found: dict[RecordKey, RunRecord] = {}
     problems: list[Problem] = []
@@ -87,24 +90,19 @@ def plan(suite: Suite, store: RecordStore) -> tuple[list[WorkUnit], int, list[Pr
         problems = scan.problems
     units, skipped = [], 0
     for unit in suite.units():
-        expected = Expected(unit.settings(), unit.settings_sha256())
-        todo = []
-        for key in unit.record_keys():
+        todo: list[int] = []
+        keys = unit.record_keys()
+        for key in keys:
             record = found.get(key)
-            reason = None if record is None else mismatch(record, expected)
+            reason = None if record is None else mismatch(record, unit.expected(key))
             if reason is not None:
                 problems.append(Problem(store.path_for(key), f"other settings: {reason}"))
-            if record is None or reason is not None:
+            if (record is None or reason is not None) and key.seed not in todo:
                 todo.append(key.seed)
-        skipped += len(unit.seeds) - len(todo)
+        skipped += sum(key.seed not in todo for key in keys)
         if todo:
             units.append(unit.with_seeds(todo))
-    groups = {(u.dataset.name, u.model.name, u.regime_label) for u in suite.units()}
-    problems += [
-        Problem(store.path_for(key), f"seed {key.seed} is not one of the suite's seeds (an extra record)")
-        for key in sorted(found)
-        if (key.dataset, key.model, key.regime) in groups and key.seed not in suite.seeds
-    ]
+    problems += [Problem(store.path_for(key), reason) for key, reason in extra_records(found, suite.record_keys())]
     return units, skipped, problems
 
 
@@ -242,10 +240,12 @@ def train_unit(
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
 ) -> list[Trained]:
-    """Train the unit's seeds by its resolved configuration; one :class:`Trained` per seed.
+    """Train the unit's seeds by its resolved configuration; one :class:`Trained` per record key
+    (``unit.record_keys()``: per seed, and per rung of a budget ladder).
 
     A latent model's seeds train as one batched ensemble by :func:`chaosbench.training.fit` (with
-    ``callbacks``); an evaluable model is fitted seed by seed. Model code that raises gives
+    ``callbacks``) to the unit's budget, the top rung of a ladder, whose lower rungs are copies
+    of the members taken on the way; an evaluable model is fitted seed by seed. Model code that raises gives
     members without a model; a :class:`ChaosbenchError` (a configuration problem) propagates.
     """
     if unit.regime is not None:
@@ -256,7 +256,8 @@ def train_unit(
 
 
 def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Reference, suite: str) -> list[RunRecord]:
-    """Score each trained seed by the evaluation protocol; their run records, in seed order.
+    """Score each trained seed (and rung) by the evaluation protocol; their run records, in the
+    order of ``unit.record_keys()``.
 
     A seed whose training raised is ``failed``; one whose training diverged is ``diverged``
     (unless its evaluation failed), with both reasons.
@@ -274,13 +275,14 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
             if run.failure is not None and outcome.status != "failed":  # training diverged
                 reasons = [run.failure] + ([outcome.reason] if outcome.reason else [])
                 outcome.status, outcome.reason = "diverged", "; ".join(reasons)
-        config = _config(unit, suite, dataset, ref, run, key.seed, outcome)
+        config = _config(unit, suite, dataset, ref, run, key, outcome)
+        budget = key.budget or unit.budget
         records.append(RunRecord.create(
             key,
             outcome.status,
             reason=outcome.reason,
             metrics=outcome.metrics,
-            budget={"updates": unit.budget, "used": min(run.used, unit.budget)},
+            budget={"updates": budget, "used": min(run.used, budget)},
             wall_time_s=run.train_time + (time.perf_counter() - start),
             device=run.device,
             metric_spec=METRIC_SPEC_VERSION,
@@ -307,27 +309,33 @@ def _train_latent(
     try:
         result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
                      budget=unit.budget, model=unit.model.spec, device=device, callbacks=callbacks,
-                     progress=progress, lambda_max=ref.lambda_max, **asdict(config.training))  # fmt: skip
+                     progress=progress, lambda_max=ref.lambda_max, snapshots=unit.rungs,
+                     **asdict(config.training))  # fmt: skip
     except ChaosbenchError:
         raise
     except Exception as err:
         reason = one_line("train", err)
         wall = (time.perf_counter() - start) / n
-        return [Trained(None, reason, 0, wall, device_name, dict(unit.model.params)) for _ in range(n)]
+        return [Trained(None, reason, 0, wall, device_name, dict(unit.model.params)) for _ in unit.record_keys()]
     extra = {"regime": result.regime.as_dict(), "training": asdict(result.settings)}
-    return [
-        Trained(
+
+    def trained(i: int, rung: int | None) -> Trained:
+        """Seed ``i`` at the end of training (``rung`` None) or as it was at a rung's update."""
+        member = result.members[i] if rung is None else result.snapshots[rung][i]
+        limit, at = rung or unit.budget, result.diverged_at[i]
+        diverged = at is not None and at <= limit
+        return Trained(
             model=member,
-            failure=None if at is None else f"training diverged at update {at}",
-            used=result.updates if at is None else at,
-            train_time=result.wall_time / n,
+            failure=f"training diverged at update {at}" if diverged else None,
+            used=at if diverged else min(result.updates, limit),
+            train_time=(result.wall_time if rung is None else result.snapshot_time[rung]) / n,
             device=result.device,
             params=dict(getattr(member, "config", unit.model.params)),
             extra={**extra, "n_parameters": sum(p.numel() for p in member.parameters())},
-            log=log,
+            log=result.logs[i],
         )
-        for member, at, log in zip(result.members, result.diverged_at, result.logs, strict=True)
-    ]
+
+    return [trained(unit.seeds.index(key.seed), key.budget) for key in unit.record_keys()]
 
 
 def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
@@ -351,20 +359,20 @@ def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
 
 
 def _config(
-    unit: WorkUnit, suite: str, dataset: Any, ref: Reference, run: Trained, seed: int, outcome: Outcome
+    unit: WorkUnit, suite: str, dataset: Any, ref: Reference, run: Trained, key: RecordKey, outcome: Outcome
 ) -> dict[str, Any]:
     """The resolved configuration stored in a record: enough to rerun it exactly."""
     evaluation = asdict(unit.evaluation)
     evaluation["n_test"] = n_test = len(unit.evaluation.test_series(dataset.test))
     evaluation["n_gen"] = unit.evaluation.generated_length(n_test)
-    settings = unit.settings()
+    settings = unit.settings(key.budget)
     return {
         "suite": suite,
         "resolved": settings,
         "config_sha256": config_sha256(settings),
         "eval_protocol": EVAL_PROTOCOL_VERSION,
-        "seed": seed,
-        "budget": unit.budget,
+        "seed": key.seed,
+        "budget": settings["budget"],
         "device": run.device,
         "dataset": {
             "name": dataset.name,

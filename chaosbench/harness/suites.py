@@ -4,7 +4,8 @@ A suite is a YAML file (``baselines/suites/<name>.yaml``)::
 
     name: smoke
     description: one line
-    budget: 100                 # gradient updates per run, the same on every machine
+    budget: 100                 # gradient updates per run, the same on every machine,
+                                # or a ladder [1000, 4000, 16000]: one run to the top rung, scored at each
     seeds: [0, 1]               # or a count: 2 means [0, 1]
     datasets: [lorenz63]        # frozen names, or {name, file, test_file, dt, lambda_max}
     models: [shplrnn, {name: esn, params: {n_units: 200}}]  # or {name, model: "pkg.mod:Class"}
@@ -15,6 +16,14 @@ A suite is a YAML file (``baselines/suites/<name>.yaml``)::
 Evaluable models (fit/generate, e.g. ESN) are not trained by a regime: they run once per dataset
 and seed, under the regime label ``none``. A *work unit* is one (dataset, model, regime) with
 the seeds still to run; the runner trains those seeds as one batched ensemble.
+
+A budget ladder (``budget`` given as a list of increasing update counts) trains each unit once,
+to the top rung, and scores the members as they were at every rung: one record per seed and
+rung, its key carrying the rung's budget. The learning-rate schedule runs over the top rung, so
+a lower rung is a snapshot of the long run, not a short run of its own; the rung's budget and
+the top rung are both part of its settings (``budget`` and ``top_rung``). Evaluable models
+ignore the budget: they keep one record per dataset and seed, with the settings of a suite whose
+budget is the top rung. A single integer keeps the single-budget layout and settings.
 
 Every unit's configuration is resolved when the suite is loaded, by
 :func:`chaosbench.training.resolve` (model YAML, then regime YAML with its per-model override,
@@ -138,22 +147,30 @@ class WorkUnit:
     model: ModelEntry
     regime: RegimeEntry | None  # None for evaluable models
     seeds: tuple[int, ...]
-    budget: int
+    budget: int  # the updates trained: the top rung of a ladder
     config: RunConfig | None
     evaluation: EvalSettings
+    rungs: tuple[int, ...] = ()  # a ladder's budgets, ascending, ending at ``budget``; () for one budget
 
     @property
     def regime_label(self) -> str:
         return self.regime.label if self.regime is not None else NO_REGIME
 
     def record_keys(self) -> list[RecordKey]:
-        return [RecordKey(self.dataset.name, self.model.name, self.regime_label, s) for s in self.seeds]
+        """One key per seed, and per rung for a ladder (seed-major, rungs ascending)."""
+        rungs: tuple[int | None, ...] = self.rungs or (None,)
+        return [
+            RecordKey(self.dataset.name, self.model.name, self.regime_label, s, budget=b)
+            for s in self.seeds
+            for b in rungs
+        ]
 
     def with_seeds(self, seeds: Iterable[int]) -> WorkUnit:
         return replace(self, seeds=tuple(seeds))
 
-    def settings(self) -> dict[str, Any]:
-        """Everything a record of this unit depends on besides its seed (hashed into the record)."""
+    def settings(self, rung: int | None = None) -> dict[str, Any]:
+        """Everything a record of this unit depends on besides its seed (hashed into the record);
+        ``rung``: the budget of a ladder's record (required for a ladder, else ``None``)."""
         from chaosbench.data import DATASET_VERSION
         from chaosbench.metrics import METRIC_SPEC_VERSION
         from chaosbench.models.registry import baseline_defaults
@@ -166,10 +183,13 @@ class WorkUnit:
             trained = {"model": {"spec": self.model.spec, "params": params}, "regime": None, "training": None}
         trained["model"]["kind"] = self.model.kind
         lyapunov_tau = trained["regime"] is not None and trained["regime"].get("tau") == "lyapunov"
+        if (rung is None) != (not self.rungs) or (rung is not None and rung not in self.rungs):
+            raise ChaosbenchError(f"{self}: no rung {rung!r} (rungs: {list(self.rungs) or 'none'})")
+        budget = {"budget": self.budget} if rung is None else {"budget": rung, "top_rung": self.budget}
         return {
             "dataset": asdict(self.dataset),
             **trained,
-            "budget": self.budget,
+            **budget,
             "evaluation": asdict(self.evaluation),
             "versions": {
                 "eval_protocol": EVAL_PROTOCOL_VERSION,
@@ -179,8 +199,13 @@ class WorkUnit:
             },
         }
 
-    def settings_sha256(self) -> str:
-        return config_sha256(self.settings())
+    def settings_sha256(self, rung: int | None = None) -> str:
+        return config_sha256(self.settings(rung))
+
+    def expected(self, key: RecordKey) -> Expected:
+        """The settings (and hash) the record of ``key``, one of :meth:`record_keys`, must carry."""
+        settings = self.settings(key.budget)
+        return Expected(settings, config_sha256(settings))
 
     def __str__(self) -> str:
         return f"{self.dataset.name}/{self.model.name}/{self.regime_label}"
@@ -192,13 +217,14 @@ class Suite:
 
     name: str
     description: str
-    budget: int
+    budget: int  # the top rung of a ladder
     seeds: tuple[int, ...]
     datasets: tuple[DatasetEntry, ...]
     models: tuple[ModelEntry, ...]
     regimes: tuple[RegimeEntry, ...]
     training: dict[str, Any]
     evaluation: EvalSettings
+    rungs: tuple[int, ...] = ()  # the budget ladder, ascending; () for a single budget
 
     def units(self) -> list[WorkUnit]:
         """Every work unit with all of the suite's seeds, dataset-major, each resolved."""
@@ -214,7 +240,8 @@ class Suite:
                 )
         return [
             WorkUnit(dataset, model, regime, self.seeds, self.budget,
-                     configs[model.name, regime.label if regime is not None else NO_REGIME], self.evaluation)
+                     configs[model.name, regime.label if regime is not None else NO_REGIME], self.evaluation,
+                     self.rungs if regime is not None else ())
             for dataset in self.datasets
             for model in self.models
             for regime in (self.regimes if model.kind == "latent" else (None,))
@@ -225,11 +252,7 @@ class Suite:
 
     def expectations(self) -> dict[RecordKey, Expected]:
         """Every record key of the suite with the settings (and hash) its record must carry."""
-        out = {}
-        for unit in self.units():
-            expected = Expected(unit.settings(), unit.settings_sha256())
-            out.update({key: expected for key in unit.record_keys()})
-        return out
+        return {key: unit.expected(key) for unit in self.units() for key in unit.record_keys()}
 
     def subset(
         self,
@@ -314,10 +337,12 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
     for key in ("budget", "seeds", "datasets", "models", "regimes"):
         if key not in doc:
             raise ChaosbenchError(f"suite needs '{key}'")
+    rungs = _ladder(doc["budget"])
     suite = Suite(
         name=check_name("suite", doc.get("name", default_name)),
         description=str(doc.get("description", "")),
-        budget=_positive_int("budget", doc["budget"]),
+        budget=rungs[-1] if rungs else _positive_int("budget", doc["budget"]),
+        rungs=rungs,
         seeds=_seeds(doc["seeds"]),
         datasets=_unique("dataset", [_dataset(d, data_dir) for d in _list("datasets", doc["datasets"])], "name"),
         models=_unique("model", [_model(m) for m in _list("models", doc["models"])], "name"),
@@ -357,6 +382,16 @@ def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ChaosbenchError(f"'{key}' must be a positive integer, got {value!r}")
     return value
+
+
+def _ladder(value: Any) -> tuple[int, ...]:
+    """The rungs of a ``budget`` list (strictly increasing positive integers); () for an integer."""
+    if not isinstance(value, list):
+        return ()
+    rungs = tuple(_positive_int("budget", v) for v in value)
+    if not rungs or any(a >= b for a, b in zip(rungs, rungs[1:])):
+        raise ChaosbenchError(f"a budget ladder must be a non-empty list of increasing update counts, got {value!r}")
+    return rungs
 
 
 def _seeds(value: Any) -> tuple[int, ...]:

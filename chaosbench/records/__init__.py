@@ -1,8 +1,14 @@
-"""Run records: one JSON file per (model, regime, dataset, seed), checked, hashed, written atomically.
+"""Run records: one JSON file per (model, regime, dataset, seed[, budget]), checked, hashed, written atomically.
 
 A record is the unit of the leaderboard and of resumption. Layout of a store::
 
-    <root>/<dataset>/<model>/<regime>/seed<k>.json
+    <root>/<dataset>/<model>/<regime>/seed<k>.json              a suite with one budget
+    <root>/<dataset>/<model>/<regime>/b<budget>/seed<k>.json    a rung of a suite's budget ladder
+
+A rung's key carries its budget (``RecordKey.budget``, written in the file's ``key`` block); a
+single-budget record's key has no budget (``None``, absent from its ``key`` block), so the
+records made before budget ladders existed keep their place, content and hash. The two are told
+apart by the key, and on disk by the depth of the path (four parts or five).
 
 Each file carries ``record_sha256``, the sha256 of the canonical JSON (sorted keys, no spaces,
 ASCII, no NaN) of every other field, so an edited or truncated file is detected. This is an
@@ -91,6 +97,8 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=:-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}(-dirty)?")
 _RECORD_FILE = re.compile(r"seed(0|[1-9][0-9]*)\.json")
+_RUNG_FOLDER = re.compile(r"b[1-9][0-9]*")
+KEY_FIELDS = ("dataset", "model", "regime", "seed")  # plus "budget" in a rung's key
 _FIELDS = (
     "schema_version", "key", "status", "reason", "metrics", "budget", "wall_time_s", "device",
     "versions", "git_commit", "dataset_sha256", "config", "created", "artifacts",
@@ -111,14 +119,20 @@ def _path_part(name: str) -> str:
     return name.replace(":", "~")
 
 
-@dataclass(frozen=True, order=True)
+@functools.total_ordering
+@dataclass(frozen=True)
 class RecordKey:
-    """Identity of a run. Names are restricted so that they are safe path components."""
+    """Identity of a run. Names are restricted so that they are safe path components.
+
+    ``budget`` is the rung of a budget ladder the record scores (gradient updates), ``None`` for
+    a suite with one budget and for evaluable models (one record per dataset and seed).
+    """
 
     dataset: str
     model: str
     regime: str
     seed: int
+    budget: int | None = None
 
     def __post_init__(self) -> None:
         for part in ("dataset", "model", "regime"):
@@ -132,15 +146,35 @@ class RecordKey:
             isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
             f"invalid seed {self.seed!r}: expected an integer >= 0",
         )
+        _check(
+            self.budget is None
+            or (isinstance(self.budget, int) and not isinstance(self.budget, bool) and self.budget >= 1),
+            f"invalid budget {self.budget!r}: expected an integer >= 1 or none",
+        )
+
+    def _order(self) -> tuple[str, str, str, int, int]:
+        return (self.dataset, self.model, self.regime, self.budget or 0, self.seed)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, RecordKey):
+            return NotImplemented
+        return self._order() < other._order()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``key`` block of a record file (no ``budget`` entry for a single-budget record)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in KEY_FIELDS}
+        return out if self.budget is None else {**out, "budget": self.budget}
 
     @property
     def relpath(self) -> Path:
         """Location of the record inside a store."""
         parts = (self.dataset, self.model, self.regime)
-        return Path(*map(_path_part, parts), f"seed{self.seed}.json")
+        rung = () if self.budget is None else (f"b{self.budget}",)
+        return Path(*map(_path_part, parts), *rung, f"seed{self.seed}.json")
 
     def __str__(self) -> str:
-        return f"{self.dataset}/{self.model}/{self.regime}/seed{self.seed}"
+        rung = "" if self.budget is None else f"/b{self.budget}"
+        return f"{self.dataset}/{self.model}/{self.regime}{rung}/seed{self.seed}"
 
 
 def canonical_json(obj: Any) -> str:
@@ -213,6 +247,10 @@ def _check_body(rec: RunRecord) -> None:
         f"budget must be {{updates, used}} with integers 0 <= used <= updates, got {budget!r}",
     )  # fmt: skip
     _check(
+        rec.key.budget is None or rec.key.budget == budget["updates"],
+        f"budget.updates {budget['updates']} differs from the key's budget {rec.key.budget}",
+    )
+    _check(
         _is_number(rec.wall_time_s) and math.isfinite(rec.wall_time_s) and rec.wall_time_s >= 0,
         f"wall_time_s must be a finite number >= 0, got {rec.wall_time_s!r}",
     )
@@ -265,7 +303,7 @@ class RunRecord:
 
     def body(self) -> dict[str, Any]:
         """Every field except the hash, as plain JSON values."""
-        return asdict(self)
+        return {**asdict(self), "key": self.key.as_dict()}
 
     @property
     def sha256(self) -> str:
@@ -291,8 +329,9 @@ class RunRecord:
         if stored != actual:
             raise IntegrityError("record_sha256 does not match the content (edited or damaged)")
         key = data.pop("key")
-        _check(isinstance(key, dict) and set(key) == {"dataset", "model", "regime", "seed"},
-               "key must have exactly dataset, model, regime, seed")  # fmt: skip
+        _check(isinstance(key, dict) and set(key) - {"budget"} == set(KEY_FIELDS),
+               "key must have exactly dataset, model, regime, seed (and budget, for a rung)")  # fmt: skip
+        _check(key.get("budget", 0) is not None, "key budget must be an integer (a single-budget key has none)")
         return cls(key=RecordKey(**key), **data)
 
     @classmethod
@@ -461,6 +500,12 @@ class ScanResult:
     problems: list[Problem]
 
 
+def _record_location(parts: tuple[str, ...]) -> bool:
+    """A store-relative path of the single-budget layout (four parts) or of a rung (five)."""
+    rung_ok = len(parts) == 4 or (len(parts) == 5 and _RUNG_FOLDER.fullmatch(parts[3]) is not None)
+    return rung_ok and _RECORD_FILE.fullmatch(parts[-1]) is not None
+
+
 class RecordStore:
     """Records under ``root``; a run is done when ``exists(key)`` (readable and intact)."""
 
@@ -505,10 +550,9 @@ class RecordStore:
         records: dict[Path, RunRecord] = {}
         problems: list[Problem] = []
         for path in self._files():
-            if _RECORD_FILE.fullmatch(path.name) is None or len(path.relative_to(self.root).parts) != 4:
-                problems.append(
-                    Problem(path, "not a record location (<dataset>/<model>/<regime>/seed<k>.json)")
-                )
+            if not _record_location(path.relative_to(self.root).parts):
+                problems.append(Problem(path, "not a record location (<dataset>/<model>/<regime>/"
+                                              "[b<budget>/]seed<k>.json)"))  # fmt: skip
                 continue
             try:
                 records[path] = self._load(path)

@@ -11,7 +11,7 @@ record counts for this suite", shared by ``chaosbench run`` (which recomputes wh
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,22 +102,45 @@ def _content_problems(
         )
 
 
+def extra_records(found: Iterable[RecordKey], expected: Collection[RecordKey]) -> Iterator[tuple[RecordKey, str]]:
+    """The records among ``found`` of a unit of the suite (same dataset, model, regime) that the
+    suite does not expect, with why: a seed not among its seeds, or a budget not among its rungs
+    (``None``, the single-budget layout, when the suite has a ladder, or a rung when it has one
+    budget). They do not count and are left as they are."""
+    seeds: dict[tuple[str, str, str], set[int]] = {}
+    budgets: dict[tuple[str, str, str], set[int | None]] = {}
+    for key in expected:
+        seeds.setdefault((key.dataset, key.model, key.regime), set()).add(key.seed)
+        budgets.setdefault((key.dataset, key.model, key.regime), set()).add(key.budget)
+    for key in sorted(set(found) - set(expected)):
+        unit = (key.dataset, key.model, key.regime)
+        if unit not in seeds:
+            continue
+        if key.seed not in seeds[unit]:
+            yield key, f"seed {key.seed} is not one of the suite's seeds (an extra record)"
+        else:
+            rungs = sorted(b for b in budgets[unit] if b is not None)
+            if not rungs:
+                yield key, f"a rung (budget {key.budget}) but the suite has one budget (an extra record)"
+            elif key.budget is None:
+                yield key, f"a single-budget record but the suite has the ladder {rungs} (an extra record)"
+            else:
+                yield key, f"budget {key.budget} is not one of the suite's rungs {rungs} (an extra record)"
+
+
 def _suite_problems(
     store: RecordStore, found: Mapping[Path, RunRecord], expected: Mapping[RecordKey, Expected]
 ) -> Iterator[Problem]:
-    """Records that differ from the suite's settings, extra seeds of its units, missing records."""
-    units = {(k.dataset, k.model, k.regime) for k in expected}
-    present = set()
+    """Records that differ from the suite's settings, extra seeds or rungs of its units, missing records."""
+    files = {record.key: file for file, record in found.items()}
     for file, record in found.items():
-        key = record.key
-        present.add(key)
-        if key in expected:
-            reason = mismatch(record, expected[key])
+        if record.key in expected:
+            reason = mismatch(record, expected[record.key])
             if reason is not None:
                 yield Problem(file, f"belongs to other settings than the suite's: {reason}")
-        elif (key.dataset, key.model, key.regime) in units:
-            yield Problem(file, f"seed {key.seed} is not one of the suite's seeds (an extra record)")
-    for key in sorted(set(expected) - present):
+    for key, reason in extra_records(files, expected):
+        yield Problem(files[key], reason)
+    for key in sorted(set(expected) - set(files)):
         yield Problem(store.path_for(key), f"missing record of {key}")
 
 

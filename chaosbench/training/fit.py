@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,9 @@ class FitResult:
     columns ``update``, ``lr``, ``loss`` (mean since the previous entry; ``nan`` once diverged),
     ``grad_norm`` / ``grad_norm_max`` (before clipping), ``alpha`` (adaptive GTF) and
     ``callbacks`` (a list of ``{"update": k, "callback": name, "value": ...}``).
+    ``snapshots[k]`` holds the members as they were after update ``k`` (one module per seed) for
+    every update asked of :func:`fit`, and ``snapshot_time[k]`` the seconds from the start of
+    training to it.
     """
 
     seeds: list[int]
@@ -43,6 +46,8 @@ class FitResult:
     regime: Regime
     settings: TrainSettings
     alpha: list[float] | None = None
+    snapshots: dict[int, list[nn.Module]] = field(default_factory=dict)
+    snapshot_time: dict[int, float] = field(default_factory=dict)
 
     @property
     def diverged(self) -> list[bool]:
@@ -72,6 +77,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     lambda_max: float | None = None,
+    snapshots: Sequence[int] = (),
     **training: Any,
 ) -> FitResult:
     """Train one model per seed on ``train`` (``(T, N)``, sampled every ``dt``) as one ensemble.
@@ -84,7 +90,9 @@ def fit(
     ``stf`` with ``tau = "lyapunov"`` takes ``lambda_max`` (per time unit, e.g. the dataset
     card's) or else estimates it from ``train``. ``budget`` counts gradient updates. Seed ``s``'s
     member equals what ``seeds=[s]`` alone gives (see ``tests/test_training.py`` for the
-    tolerance).
+    tolerance). ``snapshots``: updates (``1 <= k <= budget``) after which every member is copied
+    into ``FitResult.snapshots`` without touching training (the learning rate still decays over
+    ``budget``): a budget ladder's lower rungs.
     """
     config = resolve(model, regime, training=training)
     settings = config.training
@@ -92,6 +100,8 @@ def fit(
     seeds = _checked_seeds(seeds)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ChaosbenchError(f"budget must be a positive number of gradient updates, got {budget!r}")
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= budget for k in snapshots):
+        raise ChaosbenchError(f"snapshots must be updates from 1 to the budget {budget}, got {list(snapshots)}")
     if not (isinstance(dt, (int, float, np.floating)) and math.isfinite(dt) and dt > 0):
         raise ChaosbenchError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt)
@@ -104,13 +114,15 @@ def fit(
     start = time.perf_counter()
     ensemble = Ensemble(model_factory, data.shape[1], seeds, dev)
     tensor = torch.as_tensor(data, device=dev)
-    out = run(ensemble, tensor, resolved, settings, int(budget), callbacks, progress)
+    copies = _Snapshots({int(k) for k in snapshots} - {int(budget)}, start)
+    out = run(ensemble, tensor, resolved, settings, int(budget), (*callbacks, copies), progress)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - start
+    members = ensemble.members()
     return FitResult(
         seeds=seeds,
-        members=ensemble.members(),
+        members=members,
         logs=out.logs,
         diverged_at=out.diverged_at,
         updates=out.updates,
@@ -120,7 +132,27 @@ def fit(
         regime=resolved,
         settings=settings,
         alpha=out.alpha,
+        snapshots={int(k): copies.models.get(int(k), members) for k in sorted(snapshots)},
+        snapshot_time={int(k): copies.times.get(int(k), wall) for k in sorted(snapshots)},
     )
+
+
+class _Snapshots:
+    """A loop callback that keeps every member's copy at the updates ``at`` (in seed order).
+
+    An update the loop never reached (it stops once every seed diverged, and the last one is the
+    budget itself) has no copy: the members at the end are those of that update, since diverged
+    members stay frozen.
+    """
+
+    def __init__(self, at: set[int], start: float) -> None:
+        self.at, self.start = frozenset(at), start
+        self.models: dict[int, list[nn.Module]] = {}
+        self.times: dict[int, float] = {}
+
+    def __call__(self, update: int, model: nn.Module) -> None:
+        self.times.setdefault(update, time.perf_counter() - self.start)
+        self.models.setdefault(update, []).append(model)
 
 
 class TrainedLatentModel:

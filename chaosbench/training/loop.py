@@ -74,7 +74,9 @@ class Callback(Protocol):
     ``model`` is an independent copy of that seed's current model (e.g.
     ``chaosbench.lyapunov.LyapunovCallback`` computes its spectrum). The return value, made
     JSON-ready (dataclasses as dicts, arrays as lists), is appended to the seed's log under
-    ``"callbacks"`` as ``{"update": k, "callback": <class name>, "value": ...}``.
+    ``"callbacks"`` as ``{"update": k, "callback": <class name>, "value": ...}``. A callback with
+    an ``at`` attribute (a set of updates) is called at those updates instead; a return value of
+    ``None`` is not logged.
     """
 
     every: int
@@ -349,14 +351,15 @@ def _empty_log(adaptive: bool) -> dict[str, Any]:
 def _run_callbacks(
     callbacks: Sequence[Callback], update: int, ensemble: Ensemble, logs: list[dict[str, Any]]
 ) -> None:
-    due = [c for c in callbacks if update % c.every == 0]
+    due = [c for c in callbacks if (update in c.at if hasattr(c, "at") else update % c.every == 0)]
     if not due:
         return
     for i, log in enumerate(logs):
         model = ensemble.member(i)
         for callback in due:
             value = _plain(callback(update, model))
-            log["callbacks"].append({"update": update, "callback": type(callback).__name__, "value": value})
+            if value is not None:
+                log["callbacks"].append({"update": update, "callback": type(callback).__name__, "value": value})
 
 
 def _plain(value: Any) -> Any:
