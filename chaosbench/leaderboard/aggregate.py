@@ -1,5 +1,12 @@
 """From run records to the leaderboard table: one row per (dataset, model, regime).
 
+Records are aggregated per (dataset, model, regime, budget): a budget ladder gives one cell per
+rung. The table headlines each (dataset, model, regime) at its top rung, its largest budget
+(the ``budget`` column); ranks, groups, the floor marker and the forcing gain are computed on
+these rows. :func:`learning_curves` keeps every rung, the sample-efficiency view. A record's
+budget is its key's rung, else the updates of its ``budget`` field; evaluable models (the
+``evaluable`` column) ignore the budget and have one record per seed, at the suite's top rung.
+
 Scoring rules (documented in the rendered tables too):
 
 - An ``ok`` run contributes its metric values. A ``diverged`` run is never dropped: it
@@ -40,6 +47,7 @@ from chaosbench.errors import ChaosbenchError
 from chaosbench.records import METRICS, RunRecord
 
 GROUP = ["dataset", "model", "regime"]
+RUNG = [*GROUP, "budget"]
 BASELINE_REGIME = "bptt"
 FORCING_PREFIXES = ("stf", "gtf")
 VERSION_COLUMNS: dict[str, Callable[[RunRecord], str]] = {
@@ -63,11 +71,23 @@ def _scored(record: RunRecord, metric: str) -> float:
     return float(value)
 
 
+def budget_of(record: RunRecord) -> int:
+    """The budget a record scores: its key's rung, else the updates of its ``budget`` field."""
+    return record.key.budget if record.key.budget is not None else record.budget["updates"]
+
+
+def _evaluable(record: RunRecord) -> bool:
+    model = record.config.get("model")
+    return isinstance(model, Mapping) and model.get("kind") == "evaluable"
+
+
 def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """One row per run: key, status, versions and the scored value of every metric."""
+    """One row per run: key, budget, status, versions and the scored value of every metric."""
     rows = [
         {
             **{"dataset": r.key.dataset, "model": r.key.model, "regime": r.key.regime, "seed": r.key.seed},
+            "budget": budget_of(r),
+            "evaluable": _evaluable(r),
             "status": r.status,
             "wall_time_s": r.wall_time_s,
             **{column: version(r) for column, version in VERSION_COLUMNS.items()},
@@ -75,7 +95,8 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         }
         for r in records
     ]
-    columns = ["dataset", "model", "regime", "seed", "status", "wall_time_s", *VERSION_COLUMNS, *METRICS]
+    columns = ["dataset", "model", "regime", "seed", "budget", "evaluable", "status", "wall_time_s",
+               *VERSION_COLUMNS, *METRICS]  # fmt: skip
     return pd.DataFrame(rows, columns=columns).astype({metric: float for metric in METRICS})
 
 
@@ -136,25 +157,25 @@ def _forcing_gain(table: pd.DataFrame) -> pd.DataFrame:
     return table[keys].join(gain, on=keys)[["forcing_regime", "forcing_gain_d_stsp"]]
 
 
-def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
-    """The leaderboard table from :func:`runs_frame` output (see the module docstring).
-
-    ``floors`` maps a dataset to its floor band of D_stsp, ``(low, high)``.
-    """
+def statistics(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model, regime, budget) of :func:`runs_frame` output: counts, divergence
+    rate, every metric's median, MAD, mean, std and finite-runs median, the bootstrap interval of
+    the median D_stsp, the versions. No ranks: :func:`summarize` adds them to the top rungs."""
     if runs.empty:
         raise ChaosbenchError("no run records to aggregate")
-    groups = runs.groupby(GROUP, sort=True)
-    counts = pd.crosstab([runs[c] for c in GROUP], runs["status"]).reindex(
+    groups = runs.groupby(RUNG, sort=True)
+    counts = pd.crosstab([runs[c] for c in RUNG], runs["status"]).reindex(
         columns=["ok", "diverged", "failed"], fill_value=0
     )
-    table = pd.DataFrame({"n_seeds": groups.size(), "wall_time_s": groups["wall_time_s"].sum()})
+    table = pd.DataFrame({"n_seeds": groups.size(), "wall_time_s": groups["wall_time_s"].sum(),
+                          "evaluable": groups["evaluable"].all()})  # fmt: skip
     for status in ("ok", "diverged", "failed"):
         table[f"n_{status}"] = counts[status]
     scored = table["n_ok"] + table["n_diverged"]
     table["divergence_rate"] = (table["n_diverged"] / scored).where(scored > 0)
     medians = groups[list(METRICS)].median()
     deviation = (runs[list(METRICS)] - groups[list(METRICS)].transform("median")).abs()
-    mads = deviation.groupby([runs[c] for c in GROUP]).median().where(np.isfinite(medians))
+    mads = deviation.groupby([runs[c] for c in RUNG]).median().where(np.isfinite(medians))
     means, stds = groups[list(METRICS)].mean(), groups[list(METRICS)].std(ddof=1)
     for metric in METRICS:
         table[f"{metric}_median"] = medians[metric]
@@ -162,7 +183,7 @@ def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | No
         table[f"{metric}_mean"] = means[metric]
         table[f"{metric}_std"] = stds[metric]
     finite = runs[list(METRICS)].where(np.isfinite(runs[list(METRICS)]))
-    finite_medians = finite.groupby([runs[c] for c in GROUP]).median()
+    finite_medians = finite.groupby([runs[c] for c in RUNG]).median()
     for metric in METRICS:
         table[f"{metric}_finite_median"] = finite_medians[metric]
     intervals = groups["d_stsp"].apply(lambda v: bootstrap_median_ci(v.to_numpy(dtype=float)))
@@ -170,7 +191,18 @@ def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | No
     table["d_stsp_ci_high"] = [high for _, high in intervals]
     for column in VERSION_COLUMNS:
         table[column] = groups[column].agg(lambda values: ",".join(sorted(set(values))))
-    table = table.reset_index()
+    return table.reset_index()
+
+
+def summarize(runs: pd.DataFrame, floors: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """The leaderboard table from :func:`runs_frame` output (see the module docstring): the top
+    rung of every (dataset, model, regime), ranked.
+
+    ``floors`` maps a dataset to its floor band of D_stsp, ``(low, high)``.
+    """
+    table = statistics(runs)
+    top = table["budget"] == table.groupby(GROUP)["budget"].transform("max")
+    table = table[top].reset_index(drop=True)
     table.insert(3, "rank", _ranks(table).astype("Int64"))
     table.insert(4, "rank_group", _rank_groups(table))
     bands = dict(floors or {})
@@ -211,6 +243,22 @@ def reference_rows(references: Mapping[str, Mapping]) -> pd.DataFrame:
                     row[f"{metric}_median"] = value
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def top_rungs(records: Iterable[RunRecord]) -> list[RunRecord]:
+    """The records of every (dataset, model, regime) at its top rung: those the table headlines."""
+    records = list(records)
+    top: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        cell = (r.key.dataset, r.key.model, r.key.regime)
+        top[cell] = max(top.get(cell, 0), budget_of(r))
+    return [r for r in records if budget_of(r) == top[r.key.dataset, r.key.model, r.key.regime]]
+
+
+def learning_curves(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """Every rung's row (:func:`statistics`), by dataset, model, regime and budget: quality
+    against budget per model and regime. An evaluable model has one row (it ignores the budget)."""
+    return statistics(runs_frame(records)).sort_values(RUNG, ignore_index=True)
 
 
 def aggregate(
