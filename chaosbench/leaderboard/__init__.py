@@ -12,7 +12,7 @@ from typing import Any
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.leaderboard import html, render
-from chaosbench.leaderboard.aggregate import aggregate
+from chaosbench.leaderboard.aggregate import aggregate, learning_curves, top_rungs
 from chaosbench.records import RunRecord, atomic_write
 
 OUTPUTS = {
@@ -20,6 +20,7 @@ OUTPUTS = {
     "csv": "leaderboard.csv",
     "latex": "leaderboard.tex",
     "html": "index.html",
+    "curves": "learning_curves.csv",
 }
 
 
@@ -35,17 +36,20 @@ def write_leaderboard(
     leaves out and lists, every record that ``chaosbench validate`` rejects). ``reference`` maps
     a dataset name to its true data for the plots, in the artifact format of the records
     (``trajectory_sample``, ``power_spectrum``); ``floors`` maps a dataset to its floor band of
-    D_stsp ``(low, high)``, which marks the entries "at the floor".
+    D_stsp ``(low, high)``, which marks the entries "at the floor". The tables and the page
+    headline each entry's top rung; ``learning_curves.csv`` and the Markdown's sample-efficiency
+    section hold every rung of a budget ladder.
     """
     records = list(records)
     if not records:
         raise ChaosbenchError("no run records to build a leaderboard from")
-    table = aggregate(records, floors)
+    table, curves = aggregate(records, floors), learning_curves(records)
     texts = {
-        "markdown": render.markdown(table),
+        "markdown": render.markdown(table, curves),
         "csv": render.csv(table),
         "latex": render.latex(table),
-        "html": html.page(table, records, reference),
+        "html": html.page(table, top_rungs(records), reference),
+        "curves": render.csv(curves),
     }
     paths = {kind: Path(out_dir) / name for kind, name in OUTPUTS.items()}
     for kind, text in texts.items():

@@ -184,3 +184,44 @@ def dataset_figures(
         ("D_stsp by regime", d_stsp_by_regime(records, colors)),
     ]
     return [(caption, png) for caption, png in figures if png is not None]
+
+
+def learning_curve(curves: pd.DataFrame) -> bytes | None:
+    """Median D_stsp against budget for one dataset's rows of
+    :func:`chaosbench.leaderboard.aggregate.learning_curves`: a line per model and regime with
+    its 95% bootstrap interval shaded, evaluable models (budget-free) as dashed horizontal lines,
+    non-finite medians on a ceiling line. None without at least two budgets."""
+    trained = curves[~curves["evaluable"]]
+    budgets = sorted(trained["budget"].unique())
+    if len(budgets) < 2:
+        return None
+    finite = curves["d_stsp_median"][np.isfinite(curves["d_stsp_median"])]
+    ceiling = 1.15 * finite.max() if not finite.empty and finite.max() > 0 else 1.0
+    colors = _colors(sorted(curves["model"].unique()))
+    fig = Figure(figsize=(5.2, 3.4))
+    ax = fig.subplots()
+    styles = ("-", "--", "-.", ":")
+    for i, ((model, regime), cell) in enumerate(trained.groupby(["model", "regime"], sort=True)):
+        cell = cell.sort_values("budget")
+        x = cell["budget"].to_numpy(float)
+        y = np.minimum(cell["d_stsp_median"].to_numpy(float), ceiling)
+        low = np.minimum(cell["d_stsp_ci_low"].to_numpy(float), ceiling)
+        high = np.minimum(cell["d_stsp_ci_high"].to_numpy(float), ceiling)
+        ax.plot(x, y, marker="o", ms=3, lw=1.2, ls=styles[i % len(styles)], color=colors[model],
+                label=f"{model} ({regime})")  # fmt: skip
+        ax.fill_between(x, low, high, color=colors[model], alpha=0.12, lw=0)
+    for (model, regime), cell in curves[curves["evaluable"]].groupby(["model", "regime"], sort=True):
+        level = min(float(cell["d_stsp_median"].iloc[0]), ceiling)
+        ax.hlines(level, budgets[0], budgets[-1], color=colors[model], ls=(0, (2, 2)), lw=1.0,
+                  label=f"{model} (any budget)")  # fmt: skip
+    ax.axhline(ceiling, color="0.5", ls=":", lw=0.8)
+    ax.annotate("not finite", (budgets[-1], ceiling), fontsize=7, color="0.4", ha="right", va="bottom")
+    ax.set_xscale("log")
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("budget (gradient updates)", fontsize=8)
+    ax.set_ylabel("median D_stsp (lower is better)", fontsize=8)
+    ax.set_title("Learning curve: one run per seed, scored at each rung", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)

@@ -128,13 +128,45 @@ def _markdown_table(rows: pd.DataFrame, columns: tuple[Column, ...]) -> list[str
     return lines + ["| " + " | ".join(c.text(row) for c in columns) + " |" for _, row in rows.iterrows()]
 
 
-def markdown(table: pd.DataFrame) -> str:
+CURVES_TITLE = "Sample efficiency: median D_stsp against budget"
+CURVES_NOTE = (
+    "Each row is one training run per seed, scored at every rung of the suite's budget ladder "
+    "(the learning rate decays over the top rung, so a lower rung is a snapshot of the long run, "
+    "not a shorter run). The tables above headline the top rung. Evaluable models (regime none) "
+    "ignore the budget: their one score is shown at every rung."
+)
+
+
+def curves_markdown(curves: pd.DataFrame) -> list[str]:
+    """Per dataset with more than one budget: median D_stsp per model and regime (rows) at each
+    budget (columns); empty when no dataset has a ladder."""
+    lines: list[str] = []
+    for dataset, rows in curves.groupby("dataset", sort=True):
+        budgets = sorted(rows.loc[~rows["evaluable"], "budget"].unique())
+        if len(budgets) < 2:
+            continue
+        lines += ["", f"### {dataset}", "", "| Model | Regime | " + " | ".join(map(str, budgets)) + " |",
+                  "|---|---|" + "--:|" * len(budgets)]  # fmt: skip
+        for (model, regime), cell in rows.groupby(["model", "regime"], sort=True):
+            at = dict(zip(cell["budget"], cell["d_stsp_median"], strict=True))
+            values = [cell["d_stsp_median"].iloc[0]] * len(budgets) if cell["evaluable"].all() else [
+                at.get(b, math.nan) for b in budgets
+            ]
+            lines.append(f"| {model} | {regime} | " + " | ".join(map(_number, values)) + " |")
+    return ["", f"## {CURVES_TITLE}", "", CURVES_NOTE, *lines] if lines else []
+
+
+def markdown(table: pd.DataFrame, curves: pd.DataFrame | None = None) -> str:
+    """The tables; with ``curves`` (:func:`chaosbench.leaderboard.aggregate.learning_curves`) also
+    the sample-efficiency section of the datasets that have a budget ladder."""
     lines = ["# chaosbench leaderboard", "", f"*{version_stamp(table)}*", "", RULES]
     lines += ["", f"## {LEADERS_TITLE}", "", *_markdown_table(leaders(table), LEADER_COLUMNS)]
     for dataset, rows in by_dataset(table):
         minutes = rows["wall_time_s"].sum() / 60
         lines += ["", f"## {dataset}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
                   "training and evaluation in all (one core per run)*", "", *_markdown_table(rows, COLUMNS)]  # fmt: skip
+    if curves is not None:
+        lines += curves_markdown(curves)
     return "\n".join(lines) + "\n"
 
 
