@@ -197,8 +197,11 @@ def test_records_of_other_rungs_or_of_one_budget_are_extra(results: Path, tmp_pa
     )
     # a rung's settings name its budget and the top rung, not the other rungs: [4] keeps the b4 records
     assert "lorenz63/shplrnn/gtf/b4/seed0.json" not in messages
-    single = {str(p.path.relative_to(results)): p.message for p in validate(results, expected=suite(budget=4).expectations())}
-    assert single["lorenz63/shplrnn/gtf/b4/seed0.json"] == "a rung (budget 4) but the suite has one budget (an extra record)"
+    problems = validate(results, expected=suite(budget=4).expectations())
+    single = {str(p.path.relative_to(results)): p.message for p in problems}
+    assert single["lorenz63/shplrnn/gtf/b4/seed0.json"] == (
+        "a rung (budget 4) but the suite has one budget (an extra record)"
+    )
     assert single["lorenz63/shplrnn/gtf/seed0.json"].startswith("missing record of lorenz63/shplrnn/gtf/seed0")
     assert not any(path.startswith("lorenz63/esn") for path in single)  # evaluable: shared records
     units, _, problems = plan(suite(budget=4), store)

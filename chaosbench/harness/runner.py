@@ -10,8 +10,9 @@ the seeds of a latent model as one batched ensemble by ``chaosbench.training.fit
 model is fitted seed by seed), then :func:`score` scores each seed by the evaluation protocol and
 builds its record. These two functions are the one train-and-score path: the reproduction
 studies call them too. A unit of a budget ladder trains once, to its top rung, and gives one
-record per seed and rung: the lower rungs score the members as they were at that update. A record's ``wall_time_s`` is the unit's training time divided by its
-number of seeds plus that seed's own evaluation time.
+record per seed and rung: the lower rungs score the members as they were at that update. A
+record's ``wall_time_s`` is the unit's training time (to its rung) divided by its number of
+seeds plus that record's own evaluation time.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
 
 @dataclass
 class Trained:
-    """One seed after training: the model (None if training raised), why it is not ok, cost.
+    """One seed after training (or at a rung of a budget ladder): the model (None if training
+    raised), why it is not ok, cost.
 
     ``log`` is the member's training log (:class:`chaosbench.training.FitResult`, with the
     records of any callbacks); ``None`` for evaluable models.
@@ -245,8 +247,9 @@ def train_unit(
 
     A latent model's seeds train as one batched ensemble by :func:`chaosbench.training.fit` (with
     ``callbacks``) to the unit's budget, the top rung of a ladder, whose lower rungs are copies
-    of the members taken on the way; an evaluable model is fitted seed by seed. Model code that raises gives
-    members without a model; a :class:`ChaosbenchError` (a configuration problem) propagates.
+    of the members taken on the way; an evaluable model is fitted seed by seed. Model code that
+    raises gives members without a model; a :class:`ChaosbenchError` (a configuration problem)
+    propagates.
     """
     if unit.regime is not None:
         return _train_latent(unit, dataset, ref, device, callbacks, progress)

@@ -390,7 +390,7 @@ def _ladder(value: Any) -> tuple[int, ...]:
         return ()
     rungs = tuple(_positive_int("budget", v) for v in value)
     if not rungs or any(a >= b for a, b in zip(rungs, rungs[1:])):
-        raise ChaosbenchError(f"a budget ladder must be a non-empty list of increasing update counts, got {value!r}")
+        raise ChaosbenchError(f"a budget ladder must be a non-empty list of increasing update counts, got {value}")
     return rungs
 
 
