@@ -192,7 +192,7 @@ def test_run_writes_records_and_tables(finished: tuple[suites.Suite, Path, runne
     assert stf.budget["used"] == 3
     esn = records[RecordKey("lorenz63", "esn", "none", 0)]
     assert esn.config["evaluation"]["lambda_gen_method"] == "timeseries" and esn.budget["used"] == 0
-    tables = {"LEADERBOARD.md", "leaderboard.csv", "leaderboard.tex", "index.html"}
+    tables = {"LEADERBOARD.md", "leaderboard.csv", "leaderboard.tex", "index.html", "learning_curves.csv"}
     assert {p.name for p in summary.tables.values()} == tables
     assert "shplrnn" in (results.parent / "LEADERBOARD.md").read_text()
 

@@ -204,6 +204,7 @@ def test_write_leaderboard_files_and_refusals(tmp_path: Path, capsys: pytest.Cap
         "leaderboard.csv",
         "leaderboard.tex",
         "index.html",
+        "learning_curves.csv",
     }
     assert all(p.parent == tmp_path / "out" and p.stat().st_size > 500 for p in paths.values())
 
@@ -250,6 +251,7 @@ def test_cli_leaderboard_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "index.html",
         "leaderboard.csv",
         "leaderboard.tex",
+        "learning_curves.csv",
     ]
     assert parser.parse_args(["leaderboard"]).results == "leaderboard/results"
 
