@@ -42,12 +42,11 @@ def _offdiag(w: Tensor) -> Tensor:
     return w.triu(1) + w.tril(-1)
 
 
-def _batched_affine(z: Tensor, weight_T: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``z @ weight_T (+ bias)`` per member for states ``(E, ..., K)``, ``weight_T`` ``(E, K, N)``,
-    ``bias`` ``(E, 1, N)``: one batched product over the flattened inner axes."""
+def _batched_affine(z: Tensor, weight_T: Tensor, bias: Tensor) -> Tensor:
+    """``z @ weight_T + bias`` per member for states ``(E, ..., K)``, ``weight_T`` ``(E, K, N)``,
+    ``bias`` ``(E, 1, N)``: one ``baddbmm`` over the flattened inner axes."""
     flat = z.reshape(z.shape[0], -1, z.shape[-1])
-    out = torch.bmm(flat, weight_T) if bias is None else torch.baddbmm(bias, flat, weight_T)
-    return out.reshape(*z.shape[:-1], weight_T.shape[-1])
+    return torch.baddbmm(bias, flat, weight_T).reshape(*z.shape[:-1], weight_T.shape[-1])
 
 
 class ObservedFirstUnits(LatentModel):
@@ -108,8 +107,9 @@ class StackedObservedFirstUnits:
         self.affine = affine
         if affine:
             self.B_T, self.b = params["B"].mT, params["b"][:, None]
-            self.pinv_T = torch.linalg.pinv(params["B"].detach()).mT  # once per call, not per step
-            self.b_data = self.b.detach()
+            # pinv(B) (x - b) = x pinv(B)^T - b pinv(B)^T, with B and b detached, once per call
+            self.pinv_T = torch.linalg.pinv(params["B"].detach()).mT
+            self.pinv_shift = -torch.bmm(self.b.detach(), self.pinv_T)
         else:
             self.L_T = params["L"].mT
 
@@ -120,7 +120,7 @@ class StackedObservedFirstUnits:
 
     def encode(self, x: Tensor) -> Tensor:
         if self.affine:
-            return _batched_affine(x - self.b_data, self.pinv_T)
+            return _batched_affine(x, self.pinv_T, self.pinv_shift)
         return torch.cat([x, torch.bmm(x, self.L_T)], dim=-1)
 
     def force(self, z: Tensor, x: Tensor, alpha: float | Tensor = 1.0) -> Tensor:
