@@ -47,16 +47,16 @@ def test_records_carry_the_regime_yaml_and_follow_its_changes(tmp_path: Path, ba
     store = RecordStore(results)
     record = store.read(store.path_for(KEY))
     gtf_yaml = (baselines / "regimes" / "gtf.yaml").read_text()
-    assert "  decay: 0.99\n" in gtf_yaml  # the documented value ...
-    assert record.config["regime"]["decay"] == 0.99  # ... is the one trained with
-    assert record.config["resolved"]["regime"]["decay"] == 0.99
+    assert "  decay: budget\n" in gtf_yaml  # the documented value ...
+    assert record.config["resolved"]["regime"]["decay"] == "budget"
+    assert record.config["regime"]["decay"] == 0.0  # ... resolved against budget 3: no estimate in its first quarter
     assert record.config["training"]["lr"] == record.config["resolved"]["training"]["lr"] == 0.03
 
-    (baselines / "regimes" / "gtf.yaml").write_text(gtf_yaml.replace("  decay: 0.99\n", "  decay: 0.9\n"))
+    (baselines / "regimes" / "gtf.yaml").write_text(gtf_yaml.replace("  decay: budget\n", "  decay: 0.9\n"))
     lines: list[str] = []
     summary = run(suite_file, results, lines)
     assert summary.computed == 1 and summary.skipped == 0
-    assert len(lines) == 1 and "regime.decay 0.99 (suite: 0.9)" in lines[0]
+    assert len(lines) == 1 and "regime.decay 'budget' (suite: 0.9)" in lines[0]
     assert store.read(store.path_for(KEY)).config["regime"]["decay"] == 0.9
 
 

@@ -55,7 +55,7 @@ NATIVE = {  # the latent baselines with a native ensemble view
     for name in baseline_names("latent")
     if supports_stacked(build(name, 3, **SIZES.get(name, {})))
 }
-REGIMES = ["bptt", {"name": "stf", "tau": 5}, {"name": "gtf", "alpha": "adaptive", "update_every": 2}]
+REGIMES = ["bptt", {"name": "stf", "tau": 5}, {"name": "gtf", "alpha": "adaptive", "update_every": 2, "decay": 0.99}]
 
 SMALL = {"batch_size": 4, "seq_len": 20, "log_every": 5, "progress": False, "device": "cpu"}
 

@@ -13,6 +13,13 @@ A suite is a YAML file (``baselines/suites/<name>.yaml``)::
     training: {batch_size: 16, seq_len: 200, lr: 0.001}     # chaosbench.training.fit settings
     evaluation: {n_gen: 20000, transient: 1000}             # chaosbench.harness.evaluate.EvalSettings
 
+A model entry may also pin a *named configuration*: ``datasets`` (the suite's datasets it runs
+on; default all), ``regimes`` (its own regime entries, in place of the suite's) and
+``training`` (its settings on top of the suite's), e.g. a published setting for one recording::
+
+    {name: shplrnn_gtf_ecg, model: clipped_shplrnn, params: {hidden_dim: 250}, datasets: [ecg],
+     regimes: [{name: gtf, alpha: 0.3}], training: {lr: 1.0e-3, grad_clip: null}}
+
 Evaluable models (fit/generate, e.g. ESN) are not trained by a regime: they run once per dataset
 and seed, under the regime label ``none``. A *work unit* is one (dataset, model, regime) with
 the seeds still to run; the runner trains those seeds as one batched ensemble.
@@ -63,6 +70,7 @@ TOP_KEYS = (
     "evaluation",
 )
 EMPIRICAL_KEYS = ("name", "file", "test_file", "dt", "lambda_max", "test_fraction")
+MODEL_KEYS = ("name", "model", "params", "datasets", "regimes", "training")
 
 
 def suites_dir() -> Path:
@@ -125,6 +133,9 @@ class ModelEntry:
     spec: str
     params: dict[str, Any] = field(default_factory=dict)
     kind: str = "latent"  # or "evaluable"
+    datasets: tuple[str, ...] | None = None  # None: every dataset of the suite
+    regimes: tuple[RegimeEntry, ...] | None = None  # None: the suite's regimes
+    training: dict[str, Any] = field(default_factory=dict)  # on top of the suite's training
 
 
 @dataclass(frozen=True)
@@ -232,11 +243,12 @@ class Suite:
 
         configs: dict[tuple[str, str], RunConfig | None] = {}
         for model in self.models:
-            for regime in self.regimes if model.kind == "latent" else (None,):
+            for regime in self.regimes_of(model):
                 label = regime.label if regime is not None else NO_REGIME
                 configs[model.name, label] = None if regime is None else _resolved(
                     f"model '{model.name}' under regime '{label}'",
-                    lambda: resolve(model.spec, regime.config, model_params=model.params, training=self.training),
+                    lambda: resolve(model.spec, regime.config, model_params=model.params,
+                                    training={**self.training, **model.training}),
                 )
         return [
             WorkUnit(dataset, model, regime, self.seeds, self.budget,
@@ -244,8 +256,15 @@ class Suite:
                      self.rungs if regime is not None else ())
             for dataset in self.datasets
             for model in self.models
-            for regime in (self.regimes if model.kind == "latent" else (None,))
+            if model.datasets is None or dataset.name in model.datasets
+            for regime in self.regimes_of(model)
         ]  # fmt: skip
+
+    def regimes_of(self, model: ModelEntry) -> tuple[RegimeEntry | None, ...]:
+        """The regimes ``model`` trains under: its own, else the suite's (``None``: evaluable)."""
+        if model.kind != "latent":
+            return (None,)
+        return model.regimes if model.regimes is not None else self.regimes
 
     def record_keys(self) -> list[RecordKey]:
         return [key for unit in self.units() for key in unit.record_keys()]
@@ -261,14 +280,14 @@ class Suite:
         regimes: Sequence[str] | None = None,
     ) -> Suite:
         """The suite restricted to the named entries; a name not in the suite is an error."""
-        labels = [r.label for r in self.regimes] + (
-            [NO_REGIME] if any(m.kind != "latent" for m in self.models) else []
-        )
+        labels = [r.label for r in self.regimes] + [
+            r.label if r is not None else NO_REGIME for m in self.models for r in self.regimes_of(m)
+        ]
         _check_names("dataset", datasets, [d.name for d in self.datasets], self.name)
         _check_names("model", models, [m.name for m in self.models], self.name)
         _check_names("regime", regimes, labels, self.name)
         keep_models = tuple(
-            m for m in self.models
+            _with_regimes(m, regimes) for m in self.models
             if (models is None or m.name in models)
             and (regimes is None or m.kind == "latent" or NO_REGIME in regimes)
         )  # fmt: skip
@@ -288,6 +307,13 @@ def _resolved(what: str, resolve: Any) -> Any:
         return resolve()
     except ChaosbenchError as err:
         raise ChaosbenchError(f"{what}: {err}") from None
+
+
+def _with_regimes(model: ModelEntry, labels: Sequence[str] | None) -> ModelEntry:
+    """``model`` with its own regimes restricted to ``labels`` (``None``: all)."""
+    if labels is None or model.regimes is None:
+        return model
+    return replace(model, regimes=tuple(r for r in model.regimes if r.label in labels))
 
 
 def _check_names(kind: str, wanted: Sequence[str] | None, known: Sequence[str], suite: str) -> None:
@@ -338,14 +364,15 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
         if key not in doc:
             raise ChaosbenchError(f"suite needs '{key}'")
     rungs = _ladder(doc["budget"])
+    datasets = _unique("dataset", [_dataset(d, data_dir) for d in _list("datasets", doc["datasets"])], "name")
     suite = Suite(
         name=check_name("suite", doc.get("name", default_name)),
         description=str(doc.get("description", "")),
         budget=rungs[-1] if rungs else _positive_int("budget", doc["budget"]),
         rungs=rungs,
         seeds=_seeds(doc["seeds"]),
-        datasets=_unique("dataset", [_dataset(d, data_dir) for d in _list("datasets", doc["datasets"])], "name"),
-        models=_unique("model", [_model(m) for m in _list("models", doc["models"])], "name"),
+        datasets=datasets,
+        models=_unique("model", [_model(m, [d.name for d in datasets]) for m in _list("models", doc["models"])], "name"),
         regimes=_unique("regime", [_regime(r) for r in _list("regimes", doc["regimes"])], "label"),
         training=_training(doc.get("training") or {}),
         evaluation=_evaluation(doc.get("evaluation") or {}),
@@ -448,20 +475,33 @@ def _dataset(entry: Any, data_dir: str | os.PathLike[str] | None) -> DatasetEntr
     )  # fmt: skip
 
 
-def _model(entry: Any) -> ModelEntry:
+def _model(entry: Any, datasets: Sequence[str]) -> ModelEntry:
     from chaosbench.models.registry import model_kind, resolve
 
     if isinstance(entry, str):
         entry = {"name": entry}
     if not isinstance(entry, dict) or "name" not in entry:
         raise ChaosbenchError(f"a model is a name or a mapping with name (model, params), got {entry!r}")
-    _unknown_keys(f"model '{entry['name']}'", entry, ("name", "model", "params"))
+    _unknown_keys(f"model '{entry['name']}'", entry, MODEL_KEYS)
     name = check_name("model", entry["name"])
     spec = entry.get("model", name)
     params = entry.get("params") or {}
     if not isinstance(spec, str) or not isinstance(params, dict):
         raise ChaosbenchError(f"model '{name}': model must be a name or module:Class, params a mapping")
-    return ModelEntry(name, spec, dict(params), model_kind(resolve(spec)))
+    kind = model_kind(resolve(spec))
+    only = entry.get("datasets")
+    if only is not None:
+        only = _list(f"model '{name}': datasets", only)
+        for dataset in only:
+            if dataset not in datasets:
+                raise unknown("dataset", dataset, datasets, f"model '{name}': ")
+    regimes = entry.get("regimes")
+    if regimes is not None:
+        if kind != "latent":
+            raise ChaosbenchError(f"model '{name}': an evaluable model trains without a regime")
+        regimes = _unique("regime", [_regime(r) for r in _list(f"model '{name}': regimes", regimes)], "label")
+    return ModelEntry(name, spec, dict(params), kind, None if only is None else tuple(only), regimes,
+                      _training(entry.get("training") or {}))  # fmt: skip
 
 
 def _regime(entry: Any) -> RegimeEntry:

@@ -12,7 +12,9 @@ of the current observation (generalised synchronisation), so ``fit`` also learns
 ridge regression of the driven state on quadratic features of the observation.
 
 ``budget`` is ignored: fitting is one pass over the series plus two linear solves, whose cost is
-set by the series length (capped by ``max_train``) and ``n_units``.
+set by the series length (capped by ``max_train``) and ``n_units``. With a ``tune`` grid, ``fit``
+first chooses the scales and ridge per dataset on a validation split of the training series
+(:mod:`chaosbench.models.tuning`), one such fit per grid point.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import scipy.sparse.linalg
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
 from chaosbench.models.registry import register
+from chaosbench.models.tuning import Search, check_grid, tune_in_place
 
 _CHUNK = 2048  # time steps whose inputs are projected at once (bounds memory)
 
@@ -62,8 +65,12 @@ class ESN:
     ``n_units`` reservoir units with ``degree`` random connections each, rescaled to
     ``spectral_radius``; inputs weighted uniformly in ``+-input_scale``, biases in
     ``+-bias_scale``; the first ``washout`` driven states are discarded; ``ridge`` is the readout
-    penalty. Everything random is drawn from ``seed`` in ``fit``.
+    penalty. Everything random is drawn from ``seed`` in ``fit``. ``tune`` (``None``: off) maps
+    any of :attr:`TUNABLE` to candidate values, chosen per dataset in ``fit`` (``search`` then
+    holds the scores).
     """
+
+    TUNABLE: ClassVar[tuple[str, ...]] = ("spectral_radius", "leak", "input_scale", "bias_scale", "ridge")
 
     citation: ClassVar[str] = (
         "Jaeger & Haas, Harnessing nonlinearity: predicting chaotic systems and saving energy in "
@@ -83,9 +90,11 @@ class ESN:
         ridge: float = 1e-6,
         washout: int = 500,
         max_train: int | None = None,
+        tune: dict[str, list[float]] | None = None,
     ) -> None:
         name = type(self).__name__
         self.obs_dim = positive_int(name, "obs_dim", obs_dim)
+        self.tune = check_grid(name, tune, self.TUNABLE)
         self.n_units = positive_int(name, "n_units", n_units)
         self.degree = positive_int(name, "degree", degree)
         self.washout = positive_int(name, "washout", washout)
@@ -101,9 +110,10 @@ class ESN:
             "obs_dim": self.obs_dim, "n_units": self.n_units, "degree": self.degree,
             "spectral_radius": self.spectral_radius, "leak": self.leak,
             "input_scale": self.input_scale, "bias_scale": self.bias_scale, "ridge": self.ridge,
-            "washout": self.washout, "max_train": self.max_train,
+            "washout": self.washout, "max_train": self.max_train, "tune": self.tune,
         }
         self.reservoir: Reservoir | None = None
+        self.search: Search | None = None
 
     def _draw(self, seed: int) -> Reservoir:
         """The fixed random reservoir for ``seed`` (``W`` rescaled to ``spectral_radius``)."""
@@ -139,6 +149,8 @@ class ESN:
                 f"ESN.fit: train has {len(x)} steps; needs at least washout + 10 = "
                 f"{self.washout + 10}"
             )
+        if self.tune is not None:
+            self.search = tune_in_place(self, x, dt, seed, self.washout + 10)
         res = self._draw(seed)
         n_feat = 1 + self.obs_dim + self.n_units
         n_enc = quadratic_features(x[:1]).shape[-1]

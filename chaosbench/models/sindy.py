@@ -7,6 +7,8 @@ continuous-time SINDy. ``generate`` integrates it with fixed-step RK4 on the sam
 model that blows up yields non-finite values, which the harness reports as ``diverged``.
 
 ``budget`` is ignored (one sparse regression) and so is ``seed``: the fit is deterministic.
+With a ``tune`` grid, ``fit`` first chooses the threshold (and ridge ``alpha``) per dataset on a
+validation split of the training series (:mod:`chaosbench.models.tuning`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
 from chaosbench.models.registry import register
+from chaosbench.models.tuning import Search, check_grid, tune_in_place
 from chaosbench.systems.integrate import rk4_step
 
 
@@ -36,8 +39,11 @@ class SINDy:
 
     ``degree``: highest monomial degree; ``threshold``: coefficients below it are pruned;
     ``alpha``: ridge penalty of each least-squares solve; ``substeps``: RK4 steps per ``dt`` in
-    ``generate``; ``max_train``: use at most that many leading training samples.
+    ``generate``; ``max_train``: use at most that many leading training samples; ``tune``
+    (``None``: off): candidate values of :attr:`TUNABLE`, chosen per dataset in ``fit``.
     """
+
+    TUNABLE: ClassVar[tuple[str, ...]] = ("threshold", "alpha")
 
     citation: ClassVar[str] = (
         "Brunton, Proctor & Kutz, Discovering governing equations from data by sparse "
@@ -54,9 +60,11 @@ class SINDy:
         alpha: float = 0.05,
         substeps: int = 1,
         max_train: int | None = None,
+        tune: dict[str, list[float]] | None = None,
     ) -> None:
         name = type(self).__name__
         self.obs_dim = positive_int(name, "obs_dim", obs_dim)
+        self.tune = check_grid(name, tune, self.TUNABLE)
         self.degree = positive_int(name, "degree", degree)
         self.substeps = positive_int(name, "substeps", substeps)
         self.max_train = None if max_train is None else positive_int(name, "max_train", max_train)
@@ -65,7 +73,9 @@ class SINDy:
         self.config = {
             "obs_dim": self.obs_dim, "degree": self.degree, "threshold": self.threshold,
             "alpha": self.alpha, "substeps": self.substeps, "max_train": self.max_train,
+            "tune": self.tune,
         }
+        self.search: Search | None = None
         self._model: Any = None
         self._dt = 0.0
         self._powers = self._coef = np.empty(0)
@@ -77,6 +87,8 @@ class SINDy:
             raise ChaosbenchError(f"SINDy.fit: dt must be a positive number, got {dt!r}")
         if len(x) < 10:
             raise ChaosbenchError(f"SINDy.fit: train has {len(x)} steps; needs at least 10")
+        if self.tune is not None:
+            self.search = tune_in_place(self, x, float(dt), 0, 10)
         ps = _pysindy()
         model = ps.SINDy(
             optimizer=ps.STLSQ(threshold=self.threshold, alpha=self.alpha),

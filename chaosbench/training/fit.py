@@ -88,7 +88,8 @@ def fit(
     keywords) not given here come from the regime's YAML, with the per-model override of
     ``model`` (a model name) when it is given: :func:`chaosbench.training.config.resolve`.
     ``stf`` with ``tau = "lyapunov"`` takes ``lambda_max`` (per time unit, e.g. the dataset
-    card's) or else estimates it from ``train``. ``budget`` counts gradient updates. Seed ``s``'s
+    card's) or else estimates it from ``train``. ``budget`` counts gradient updates (``gtf`` with
+``decay = "budget"`` resolves its decay from it). Seed ``s``'s
     member equals what ``seeds=[s]`` alone gives (see ``tests/test_training.py`` for the
     tolerance). ``snapshots``: updates (``1 <= k <= budget``) after which every member is copied
     into ``FitResult.snapshots`` without touching training (the learning rate still decays over
@@ -108,7 +109,7 @@ def fit(
     resolved = config.regime_object()
     if resolved.needs_lambda_max and lambda_max is None:
         lambda_max = _estimate_lambda_max(data, dt)
-    resolved = resolved.resolve({"lambda_max": lambda_max, "dt": dt})
+    resolved = resolved.resolve({"lambda_max": lambda_max, "dt": dt, "budget": int(budget)})
     dev = resolve_device(device)
 
     start = time.perf_counter()

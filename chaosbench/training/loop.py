@@ -4,8 +4,9 @@ Per gradient update: each seed draws its own batch of windows (its own ``torch.G
 the ensemble rolls out under the regime's forcing schedule (:class:`Rollout`), and each seed's
 gradient is clipped by its own norm before one optimiser step on the stacked parameters. Adam
 and RAdam act elementwise, so every member follows exactly the trajectory of a solo run with its
-seed. A seed whose loss, gradient norm or parameters become non-finite is marked diverged and
-frozen at its last finite parameters; the other members carry on untouched.
+seed. A model that defines ``penalty()`` has it added to each seed's objective. A seed whose
+loss, gradient norm or parameters become non-finite is marked diverged and frozen at its last
+finite parameters; the other members carry on untouched.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def run(
     bound = JacobianBound(ensemble.template.latent_dim, settings.seq_len) if adaptive else None
     start = (gtf.alpha_init if adaptive else gtf.alpha) if gtf is not None else 1.0
     alpha = torch.full((size,), float(start), device=device)
+    regularised = callable(getattr(ensemble.template, "penalty", None))
 
     guard = _Guard(size, device)
     logs: list[dict[str, Any]] = [_empty_log(adaptive) for _ in range(size)]
@@ -228,7 +230,8 @@ def run(
         for p in params:
             p.grad = None
         loss = ensemble.apply(rollout, x, alpha)
-        loss.sum().backward()
+        objective = loss + ensemble.apply(_penalty) if regularised else loss
+        objective.sum().backward()
         grad_norm = _guarded_step(optimizer, params, loss.detach(), settings.grad_clip, guard, update)
         acc.add(loss.detach(), grad_norm, guard.diverged)
         if update % settings.log_every == 0 or update == budget:
@@ -244,6 +247,12 @@ def run(
         updates=update,
         alpha=alpha.tolist() if gtf is not None else None,
     )
+
+
+def _penalty(model: Any) -> Tensor:
+    """A model's own regulariser (``penalty()``, e.g. the shPLRNN's ``latent_reg``), added to the
+    training objective; the logged loss stays the prediction error alone."""
+    return model.penalty()
 
 
 class _Guard:

@@ -9,8 +9,10 @@ the state is then forced towards the data, ``z_t <- force(z_t, x_t, alpha)``:
 - ``bptt``: never (free run over the whole window; gradients of a chaotic model explode).
 - ``stf`` (sparse teacher forcing, Mikhaeil et al. 2022): at ``t = tau, 2 tau, ...`` with
   ``alpha = 1``. ``tau`` is an integer or ``"lyapunov"`` (see :func:`lyapunov_tau`).
-- ``gtf`` (generalised teacher forcing, Hess et al. 2023): at every ``t`` with a fixed ``alpha``
-  or the adaptive rule of :class:`Gtf`.
+- ``gtf`` (generalised teacher forcing, Hess et al. 2023): at every ``t`` with a constant
+  ``alpha`` (the paper's setting on ECG and EEG) or the adaptive rule of :class:`Gtf`, whose
+  annealing is either a fixed ``decay`` per estimate or ``decay = "budget"``: the budget-aware
+  rule of :func:`budget_decay`.
 
 The final state ``z_L`` is never forced: nothing is predicted from it.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +43,27 @@ Rule v1 forced at ``tau_pred`` itself, as Mikhaeil et al. (2022) recommend. The 
 rossler, the same grid point on both, while ``tau_pred`` itself scored 4x (lorenz63) to 30x
 (rossler) worse; 0.15 is that common optimum (the neighbouring grid points sit at 0.06 and 0.35).
 """
+
+
+SETTLED = 0.01
+"""``decay = "budget"``: adaptive alpha counts as settled once its excess over a constant target
+has shrunk to this fraction of the starting excess."""
+
+
+def budget_decay(budget: int, update_every: int, settle: float) -> float:
+    """The per-estimate decay that settles adaptive alpha within ``settle`` of the budget.
+
+    Alpha is re-estimated every ``update_every`` updates, so the first ``settle * budget`` updates
+    hold ``n = settle * budget / update_every`` estimates; towards a constant target the excess
+    ``alpha - alpha*`` shrinks by ``decay`` per estimate, and ``decay = SETTLED ** (1 / n)`` makes
+    it ``SETTLED`` (1 %) of its start after ``n`` of them, at any budget. For example budget 2000,
+    ``update_every`` 5, ``settle`` 0.25: 100 estimates, decay 0.955 (the reference code's fixed
+    0.999 over 250 000 updates leaves 0.999^12 500 = 4e-6). Fewer than one estimate in that span:
+    decay 0, alpha follows its target at once.
+    """
+    budget = _positive_int("gtf", "budget", budget)
+    n = settle * budget / update_every
+    return SETTLED ** (1.0 / n) if n >= 1 else 0.0
 
 
 def tau_pred_steps(lambda_max: float, dt: float) -> float:
@@ -89,9 +112,10 @@ class Regime:
         return False
 
     def resolve(self, info: Any = None) -> Regime:
-        """The regime with data-dependent settings made concrete.
+        """The regime with data- and budget-dependent settings made concrete.
 
-        ``info`` is a dataset (attributes ``lambda_max``, ``dt``) or a mapping with those keys.
+        ``info`` is a dataset (attributes ``lambda_max``, ``dt``) or a mapping with those keys
+        and ``budget`` (gradient updates of the run; :func:`chaosbench.training.fit` passes it).
         """
         return self
 
@@ -152,35 +176,51 @@ class Stf(Regime):
 class Gtf(Regime):
     """Generalised teacher forcing ``z <- (1 - alpha) z + alpha z_data`` at every step.
 
-    ``alpha`` is a number in ``[0, 1]`` or ``"adaptive"``: the rule of Hess et al. (2023, their
-    "product upper bound" estimate). Every ``update_every`` gradient updates, each seed's model
-    is linearised at the data-inferred states ``encode(x_t)`` of the current batch; per window,
-    ``G`` is the geometric mean over time of the Jacobians' spectral norms (the per-step factor
-    of an upper bound on the norm of their product), and ``G*`` is the maximum over windows.
-    Forcing with ``alpha`` scales every Jacobian of the forced map by ``1 - alpha``, so
-    ``alpha* = max(0, 1 - 1/G*)`` is the least forcing that keeps that bound from growing along
-    the sequence (bounded gradients). ``alpha`` starts at ``alpha_init``, jumps up to ``alpha*``
-    when ``alpha*`` is larger, else decays towards it: ``alpha <- decay alpha + (1 - decay)
-    alpha*``. For models whose forcing touches only some latent units (PLRNNs with more latent
-    units than observations) the bound is the same heuristic, as in the reference code.
+    ``alpha`` is a number in ``[0, 1]`` (constant forcing, as Hess et al. 2023 train on ECG and
+    EEG) or ``"adaptive"``: the rule of Hess et al. (2023, their "product upper bound" estimate).
+    Every ``update_every`` gradient updates, each seed's model is linearised at the data-inferred
+    states ``encode(x_t)`` of the current batch; per window, ``G`` is the geometric mean over time
+    of the Jacobians' spectral norms (the per-step factor of an upper bound on the norm of their
+    product), and ``G*`` is the maximum over windows. Forcing with ``alpha`` scales every
+    Jacobian of the forced map by ``1 - alpha``, so ``alpha* = max(0, 1 - 1/G*)`` is the least
+    forcing that keeps that bound from growing along the sequence (bounded gradients). ``alpha``
+    starts at ``alpha_init``, jumps up to ``alpha*`` when ``alpha*`` is larger, else decays
+    towards it: ``alpha <- decay alpha + (1 - decay) alpha*``. ``decay`` is a number in ``[0, 1]``
+    or ``"budget"``: :func:`budget_decay` of the run's budget, so that alpha settles within the
+    first ``settle`` fraction of any budget (:meth:`resolve` makes it a number). For models whose
+    forcing touches only some latent units (PLRNNs with more latent units than observations) the
+    bound is the same heuristic, as in the reference code. A constant ``alpha`` ignores
+    ``alpha_init``, ``update_every``, ``decay`` and ``settle``.
     """
 
     name: ClassVar[str] = "gtf"
     alpha: float | str
     alpha_init: float
     update_every: int
-    decay: float
+    decay: float | str
+    settle: float
 
     def __post_init__(self) -> None:
         if self.alpha != "adaptive":
             _unit_float("alpha", self.alpha)
         _unit_float("alpha_init", self.alpha_init)
         _positive_int("gtf", "update_every", self.update_every)
-        _unit_float("decay", self.decay)
+        if self.decay != "budget":
+            _unit_float("decay", self.decay)
+        if not _unit_float("settle", self.settle) > 0:
+            raise ChaosbenchError(f"gtf: settle must be a number in (0, 1], got {self.settle!r}")
 
     @property
     def adaptive(self) -> bool:
         return self.alpha == "adaptive"
+
+    def resolve(self, info: Any = None) -> Gtf:
+        if self.decay != "budget":
+            return self
+        budget = info.get("budget") if isinstance(info, Mapping) else getattr(info, "budget", None)
+        if budget is None:
+            raise ChaosbenchError("gtf: decay = 'budget' needs the run's budget to resolve")
+        return replace(self, decay=budget_decay(budget, self.update_every, self.settle))
 
     def forced_steps(self, seq_len: int) -> tuple[int, ...]:
         return tuple(range(1, seq_len))
@@ -192,6 +232,8 @@ class Gtf(Regime):
 
     def anneal(self, alpha: Tensor, target: Tensor) -> Tensor:
         """Jump up to ``target`` when it exceeds ``alpha``, else decay towards it."""
+        if isinstance(self.decay, str):
+            raise ChaosbenchError("gtf: decay = 'budget' must be resolved against a budget first")
         target = torch.nan_to_num(target, nan=1.0, posinf=1.0)
         return torch.where(target > alpha, target, self.decay * alpha + (1.0 - self.decay) * target)
 
