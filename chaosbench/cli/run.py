@@ -1,4 +1,4 @@
-"""``chaosbench run`` (a suite, resumable) and ``chaosbench submit`` (a new model, standard protocol)."""
+"""``chaosbench run`` (a suite, resumable) and ``chaosbench submit`` (a new model, into its own folder)."""
 
 from __future__ import annotations
 
@@ -78,19 +78,30 @@ def _tables(summary: Any, tables: Path, suite: Any, context: Any) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    import sys
+
     from chaosbench.harness import suites
     from chaosbench.harness.runner import RunContext
-    from chaosbench.harness.submit import submit
+    from chaosbench.harness.submit import Submission, default_results, submit
 
-    suite = suites.load(args.suite, args.data_dir)
+    folder = Path(args.path).resolve()
+    if not folder.is_dir():
+        raise ChaosbenchError(f"--path {args.path}: no such folder")
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))  # spawned worker processes start with this sys.path too
+    suite = suites.load(args.suite, args.data_dir).subset(args.datasets)
+    results = Path(args.results) if args.results else default_results(args.name)
     n_units = len(suite.datasets) * len(suite.regimes)  # at most, for the one submitted model
     summary = submit(
         args.model, args.name, params=dict(args.param), code_url=args.code_url, citation=args.citation,
-        suite=args.suite, root=args.root, executor=_executor(args, n_units), device=args.device,
-        data_dir=args.data_dir, progress=not args.no_progress,
+        suite=args.suite, datasets=args.datasets, results=results, executor=_executor(args, n_units),
+        device=args.device, data_dir=args.data_dir, progress=not args.no_progress,
     )  # fmt: skip
-    _tables(summary, Path(summary.results_dir), suite, RunContext(suite.name, data_dir=args.data_dir))
+    _tables(summary, results.parent, suite, RunContext(suite.name, data_dir=args.data_dir))
     _print(summary)
+    share = Submission(results).card_path.parent
+    print(f"to share: {share} (records in {results}, card in {Submission(results).card_path}); "
+          f"ranked with the leaderboard of record: chaosbench leaderboard --with {share} --out {share / 'ranked'}")
     return 0
 
 
@@ -138,9 +149,12 @@ def register(sub: Any) -> None:
 
     submit = sub.add_parser(
         "submit",
-        help="run the standard protocol for a new model into leaderboard/results/NAME/ with a model card",
-        description="Check a model against the contract, then run the standard suite for it and write "
-        "its records, tables and model card under leaderboard/results/NAME/ (resumable).",
+        help="check a new model, forecast the cost, then run a suite for it into submissions/NAME/ with a model card",
+        description="Check a model against the contract, print a cost forecast (a few timed updates, or one "
+        "timed fit, on the suite's first dataset), then run the suite for it alone and write its records "
+        "(submissions/NAME/results), model card and tables (submissions/NAME/); resumable. Never writes "
+        "into the leaderboard of record: 'chaosbench leaderboard --with submissions/NAME' ranks it there. "
+        "The model's module is imported from --path (default: the current folder) or any installed package.",
     )
     add = submit.add_argument
     add("--model", required=True, help="module:Class (or a registered or entry-point name)")
@@ -149,7 +163,12 @@ def register(sub: Any) -> None:
         help="hyperparameter for the model's constructor (repeatable; values parsed as YAML)")
     add("--code-url", default=None, help="where the model's code is published")
     add("--citation", default=None, help="how to cite the model (default: its class's citation)")
-    add("--suite", default="standard", help="the protocol of record is standard (default); smoke tries it out")
-    add("--root", default=str(RECORD_DIR), help="folder of the submissions (default: %(default)s)")
+    add("--suite", default="standard",
+        help="standard (default: the protocol of the leaderboard of record), quick or smoke to try it out "
+        "first, or a suite YAML file")
+    add("--datasets", type=_names, default=None, help="comma-separated subset of the suite's datasets")
+    add("--results", default=None,
+        help="record directory (default: submissions/NAME/results; card and tables in its parent)")
+    add("--path", default=".", help="folder to import the model's module from (default: the current folder)")
     _execution_options(submit)
     submit.set_defaults(func=_submit)

@@ -29,6 +29,7 @@ def write_leaderboard(
     out_dir: str | os.PathLike[str],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
     floors: Mapping[str, tuple[float, float]] | None = None,
+    cards: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Build every leaderboard file from validated ``records``; return their paths.
 
@@ -38,7 +39,8 @@ def write_leaderboard(
     (``trajectory_sample``, ``power_spectrum``); ``floors`` maps a dataset to its floor band of
     D_stsp ``(low, high)``, which marks the entries "at the floor". The tables and the page
     headline each entry's top rung; ``learning_curves.csv`` and the Markdown's sample-efficiency
-    section hold every rung of a budget ladder.
+    section hold every rung of a budget ladder. ``cards`` are the model cards of submitted models, shown on
+    the page.
     """
     records = list(records)
     if not records:
@@ -48,7 +50,7 @@ def write_leaderboard(
         "markdown": render.markdown(table, curves),
         "csv": render.csv(table),
         "latex": render.latex(table),
-        "html": html.page(table, top_rungs(records), reference),
+        "html": html.page(table, top_rungs(records), reference, cards),
         "curves": render.csv(curves),
     }
     paths = {kind: Path(out_dir) / name for kind, name in OUTPUTS.items()}

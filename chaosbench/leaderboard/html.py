@@ -30,6 +30,8 @@ th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]:
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
 figure img { max-width: 100%; } figcaption { color: #555; font-size: 12px; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: .3em 0 1em; }
+.card dt { color: #555; } .card dd { margin: 0; overflow-wrap: anywhere; }
 """
 
 # Numbers sort by their data-sort value (empty = no value, always last); text alphabetically.
@@ -92,12 +94,38 @@ def _figure(caption: str, png: bytes) -> str:
     )
 
 
+def _link(url: str) -> str:
+    """A link for a web address; any other text (a ``javascript:`` one too) stays text."""
+    if url.startswith(("https://", "http://")):
+        return f'<a href="{escape(url)}">{escape(url)}</a>'
+    return escape(url)
+
+
+def _card(card: Mapping[str, Any]) -> str:
+    """One submitted model's card: what it is, its hyperparameters and size, code and citation."""
+    size = next((v for k, v in card.items() if k.startswith("n_parameters_at")), None)
+    hyper = card.get("hyperparameters") or {}
+    code = card.get("code")
+    rows = [
+        ("model", escape(f"{card['model']} ({card.get('kind', 'latent')}), suite {card.get('suite')}")),
+        ("hyperparameters", escape(", ".join(f"{k}={v}" for k, v in hyper.items()) or "none")),
+        ("parameters", escape(f"{size:,}" if isinstance(size, int) else f"unknown ({card.get('n_parameters_counted')})")),
+        ("code", _link(code) if code else "not given"),
+        ("citation", escape(card.get("citation") or "not given")),
+    ]
+    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
+    name = escape(card["name"])
+    return f'<article class="card" id="card-{name}"><h3>{name}</h3><dl>{items}</dl></article>'
+
+
 def page(
     table: pd.DataFrame,
     records: Sequence[RunRecord],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
+    cards: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The whole page. ``reference`` maps a dataset to its true data in the artifact format."""
+    """The whole page. ``reference`` maps a dataset to its true data in the artifact format;
+    ``cards`` are the model cards of submitted models."""
     try:
         plots = importlib.import_module("chaosbench.leaderboard.plots")
     except ImportError:  # matplotlib is an optional extra
@@ -117,6 +145,8 @@ def page(
             '<p class="note">Plots need matplotlib: <code>pip install "chaosbench[plots]"</code>.</p>'
         )
     parts += [f"<section><h2>{LEADERS_TITLE}</h2>", _table(leaders(table), LEADER_COLUMNS), "</section>"]
+    if cards:
+        parts += ['<section id="submitted"><h2>Submitted models</h2>', *map(_card, cards), "</section>"]
     for dataset, rows in by_dataset(table):
         parts += [f'<section id="{escape(dataset)}"><h2>{escape(dataset)}</h2>', _table(rows)]
         if plots is not None:

@@ -32,6 +32,7 @@ from chaosbench.models.contract import (
 )
 
 BATCH_SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (2, 3))
+LATENT_METHODS = ("step", "observe", "encode")  # what LatentModel itself leaves undefined
 FAILED = object()  # what CheckReport.attempt returns when the call raised
 
 
@@ -98,8 +99,11 @@ def _check_latent(model: nn.Module, report: CheckReport) -> None:
         "forward(method=...) dispatch that ensemble training uses",
     ):
         return
-    missing = [m for m in ("step", "observe", "encode") if not callable(getattr(model, m, None))]
-    if not report.expect(not missing, "has step, observe, encode", f"missing methods: {missing}"):
+    missing = [m for m in LATENT_METHODS if getattr(type(model), m, None) in (None, getattr(LatentModel, m))]
+    if not report.expect(
+        not missing, "defines step, observe, encode",
+        f"does not define {', '.join(missing)} (LatentModel leaves {', '.join(LATENT_METHODS)} to each model)",
+    ):
         return
     dims_ok = all(
         isinstance(getattr(model, a, None), int) and getattr(model, a) > 0
@@ -203,7 +207,9 @@ def _check_jacobian(model: nn.Module, z: Tensor, report: CheckReport) -> None:
         return
     auto = auto.detach()
     with torch.no_grad():
-        mine = model.jacobian(z)
+        # detached: a Jacobian that is a view of a parameter (A.expand(...) of a linear step)
+        # keeps requires_grad even under no_grad, and float() of it would warn
+        mine = model.jacobian(z).detach()
     scale = float(auto.abs().max()) + 1.0
     err = float((mine - auto).abs().max())
     tol = 1e-4 if z.dtype == torch.float32 else 1e-9
