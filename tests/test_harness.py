@@ -407,20 +407,30 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
 
     suite = write_suite(tmp_path, seeds=[0], regimes=["bptt"], models=["esn"])
     with pytest.raises(ChaosbenchError, match="'shplrnn' names a registered model or a dataset"):
-        submit("chaosbench.models.plrnn:ShPLRNN", "shplrnn", suite=str(suite), root=tmp_path)
+        submit("chaosbench.models.plrnn:ShPLRNN", "shplrnn", suite=str(suite), results=tmp_path / "r")
     with pytest.raises(ChaosbenchError, match="does not meet the model contract"):
-        submit(f"{__name__}:NaNModel", "mine", suite=str(suite), root=tmp_path, progress=False)
+        submit(f"{__name__}:NaNModel", "mine", suite=str(suite), results=tmp_path / "mine" / "results", progress=False)
     assert not (tmp_path / "mine").exists()  # nothing is computed for a model that fails the check
+    with pytest.raises(ChaosbenchError, match="is the leaderboard of record"):
+        submit("chaosbench.models.plrnn:ShPLRNN", "my_plrnn", suite=str(suite),
+               results=Path("leaderboard") / "results" / "my_plrnn")  # fmt: skip
 
+    said: list[str] = []
+    results = tmp_path / "my_plrnn" / "results"
     summary = submit("chaosbench.models.plrnn:ShPLRNN", "my_plrnn", params={"hidden_dim": 8}, suite=str(suite),
-                     root=tmp_path, code_url="https://example.org/code", progress=False)  # fmt: skip
+                     results=results, code_url="https://example.org/code", progress=False,
+                     report=said.append)  # fmt: skip
     assert summary.computed == 1 and summary.statuses == {"ok": 1}
-    (record,) = RecordStore(tmp_path / "my_plrnn").iter_records()
+    (forecast,) = said
+    assert forecast.startswith("cost forecast for suite tiny (timed on lorenz63") and "1 unit(s)" in forecast
+    (record,) = RecordStore(results).iter_records()
     assert record.key == RecordKey("lorenz63", "my_plrnn", "bptt", 0)
     assert record.config["model"]["spec"] == "chaosbench.models.plrnn:ShPLRNN"
     card = yaml.safe_load((tmp_path / "my_plrnn" / CARD_FILE).read_text())
     assert card["name"] == "my_plrnn" and card["kind"] == "latent" and card["code"] == "https://example.org/code"
+    assert card["params"] == {"hidden_dim": 8} and card["datasets"] == ["lorenz63"]
     assert card["hyperparameters"]["hidden_dim"] == 8 and card["n_parameters_at_obs_dim_3"] == 3 + 2 * 3 * 8 + 3 + 8
+    assert "obs_dim" not in card["hyperparameters"]
     assert "Hess" in card["citation"] and card["eval_protocol"] == EVAL_PROTOCOL_VERSION
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 MAX_LISTED = 50  # problems printed one per line; the rest are counted
+MERGED_OUT = "ranked"  # where a merge with submission folders goes unless --out says otherwise
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from chaosbench.cli.tables import write_tables
 
-    paths = write_tables(args.results, args.out, submissions=args.with_, data_dir=args.data_dir,
+    out = args.out or (MERGED_OUT if args.with_ else "leaderboard")
+    paths = write_tables(args.results, out, submissions=args.with_, data_dir=args.data_dir,
                          external_dir=args.data_dir_external, exclude_invalid=args.exclude_invalid)  # fmt: skip
     for path in paths.values():
         print(path)
@@ -96,7 +98,9 @@ def register(sub: Any) -> None:
     board.add_argument("--with", dest="with_", nargs="+", default=[], metavar="PATH",
                        help="submission folders (records and model card, as 'chaosbench submit' writes them) "
                        "ranked together with --results in one table and page")
-    board.add_argument("--out", default="leaderboard", help="output directory (default: %(default)s)")
+    board.add_argument("--out", default=None,
+                       help=f"output directory (default: leaderboard, or {MERGED_OUT} with --with, so that the "
+                       "tables of record stay as they are)")
     board.add_argument("--data-dir", default=None, help="frozen datasets, for the plots' true series (default: the shipped ones)")
     board.add_argument("--data-dir-external", default=None,
                        help="folder of the empirical recordings, for the plots' true series")

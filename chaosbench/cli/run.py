@@ -99,10 +99,21 @@ def _submit(args: argparse.Namespace) -> int:
     )  # fmt: skip
     _tables(summary, results.parent, suite, RunContext(suite.name, data_dir=args.data_dir))
     _print(summary)
-    share = Submission(results).card_path.parent
-    print(f"to share: {share} (records in {results}, card in {Submission(results).card_path}); "
-          f"ranked with the leaderboard of record: chaosbench leaderboard --with {share} --out {share / 'ranked'}")
+    print(_next_steps(Submission(results), args.suite, suite.name))
     return 0
+
+
+def _next_steps(submission: Any, suite_arg: str, suite: str) -> str:
+    """Where the submission is and how to rank it against baselines run under the same suite."""
+    from chaosbench.harness.runner import default_results_dir
+
+    folder = submission.card_path.parent
+    if suite == "standard":
+        rank = f"chaosbench leaderboard --with {folder}"
+    else:
+        rank = (f"chaosbench run --suite {suite_arg} (the baselines under the same settings), then "
+                f"chaosbench leaderboard --results {default_results_dir(suite)} --with {folder}")  # fmt: skip
+    return f"to share: {folder} (records and model card); to rank it: {rank}"
 
 
 def _print(summary: Any) -> None:
