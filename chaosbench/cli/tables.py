@@ -59,13 +59,14 @@ def write_tables(
     for problem in problems:
         report(f"left out: {problem}")
     found = {}
-    truth: dict[str, Any] = {}
     for source in sources:
         scan = RecordStore(source.results).scan()
         found[source] = [r for path, r in scan.records.items() if path.resolve() not in bad]
+    _check_mergeable(found)
+    truth: dict[str, Any] = {}
+    for source in sources:
         for dataset, series in true_series(source.results, data_dir, external_dir, entries).items():
             truth.setdefault(dataset, series)
-    _check_mergeable(found)
     cards = [card for card in (source.card() for source in sources) if card is not None]
     records = [record for group in found.values() for record in group]
     return write_leaderboard(records, out, truth, cards=cards)
