@@ -116,7 +116,7 @@ def test_validate_checks_only_the_submitted_model(tutorial: dict[str, Any], caps
     submission, suite = tutorial["submission"], str(tutorial["suite"])
     capsys.readouterr()
     assert main(["validate", str(submission), "--suite", suite]) == 0
-    assert "complete for submission linear_latent of suite tiny (datasets lorenz63)" in capsys.readouterr().out
+    assert f"complete for submission linear_latent of suite {suite} (datasets lorenz63)" in capsys.readouterr().out
     assert main(["validate", str(submission), "--suite", suite, "--model", "esn"]) == 1
     assert "missing record of lorenz63/esn/none/seed0" in capsys.readouterr().out
     assert main(["validate", str(submission), "--suite", suite, "--model", "other"]) == 2

@@ -56,9 +56,9 @@ def _suite_expectations(
 
     suite = suites.load(args.suite, args.data_dir)
     card = source.card() if source is not None else None
-    scope = f"suite {suite.name}"
+    scope = f"suite {args.suite}"
     if args.model is not None and args.model in {m.name for m in suite.models}:
-        suite, scope = suite.subset(models=[args.model]), f"model {args.model} of suite {suite.name}"
+        suite, scope = suite.subset(models=[args.model]), f"model {args.model} of suite {args.suite}"
     elif args.model is not None or card is not None:
         from chaosbench.harness.submit import card_entry
 
@@ -69,7 +69,7 @@ def _suite_expectations(
             )
         submitted = card.get("datasets") or None
         suite = suite.subset(datasets=submitted).with_models([card_entry(card)])
-        scope = f"submission {card['name']} of suite {suite.name}" + (
+        scope = f"submission {card['name']} of suite {args.suite}" + (
             f" (datasets {', '.join(submitted)})" if submitted else ""
         )
     frozen = read_manifest(data_dir(args.data_dir))

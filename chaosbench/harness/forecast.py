@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.harness.evaluate import evaluate
-from chaosbench.harness.runner import RunContext, _fit_evaluable, _load, _train_latent
+from chaosbench.harness.runner import RunContext, _load, train_unit
 from chaosbench.harness.suites import Suite
 
 PROBE_UPDATES = 10  # timed updates of a latent model, after a one-update warm-up
@@ -89,12 +89,12 @@ def forecast(suite: Suite, context: RunContext, workers: int = 1) -> Forecast:
         dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
         if unit.regime is not None:
             n = min(PROBE_UPDATES, unit.budget)
-            _train_latent(replace(unit, budget=1), dataset, ref, context)
-            runs = _train_latent(replace(unit, budget=n), dataset, ref, context)
+            train_unit(replace(unit, budget=1), dataset, ref, context.device)
+            runs = train_unit(replace(unit, budget=n), dataset, ref, context.device)
             per_update = runs[0].train_time * len(unit.seeds) / n  # train_time is per seed
             what = f"{n} updates on {unit.dataset.name}"
         else:
-            runs = _fit_evaluable(unit.with_seeds(unit.seeds[:1]), dataset)
+            runs = train_unit(unit.with_seeds(unit.seeds[:1]), dataset, ref, context.device)
             per_fit = runs[0].train_time
             what = f"a fit on {unit.dataset.name}"
         trial = runs[0]
