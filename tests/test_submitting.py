@@ -121,6 +121,8 @@ def test_validate_checks_only_the_submitted_model(tutorial: dict[str, Any], caps
     assert "missing record of lorenz63/esn/none/seed0" in capsys.readouterr().out
     assert main(["validate", str(submission), "--suite", suite, "--model", "other"]) == 2
     assert "has no model card of that name" in capsys.readouterr().err
+    assert main(["validate", str(submission), "--model", "esn"]) == 2
+    assert "--model picks a model's records of a suite: add --suite" in capsys.readouterr().err
 
 
 def test_merges_refuse_what_cannot_be_ranked_together(tutorial: dict[str, Any], tmp_path: Path) -> None:

@@ -26,6 +26,10 @@ def _validate(args: argparse.Namespace) -> int:
     from chaosbench.harness.submit import Submission
     from chaosbench.records.validate import validate
 
+    if args.model is not None and not args.suite:
+        from chaosbench.errors import ChaosbenchError
+
+        raise ChaosbenchError("--model picks a model's records of a suite: add --suite")
     source = Submission.at(args.path) if Path(args.path).is_dir() else None
     path = source.results if source is not None else Path(args.path)
     if args.suite:
