@@ -3,8 +3,9 @@
 On the first unit of the suite (its first dataset, in the suite's real settings) a latent model
 trains its ensemble of seeds for a few updates after a one-update warm-up (which absorbs the
 first call's set-up), and an evaluable model is fitted once at the suite's budget; one seed is
-then scored by the evaluation protocol. The cost is projected over the suite: units x budget x
-the time of one update (or units x seeds x one fit), plus units x seeds x one evaluation. Other
+then scored by the evaluation protocol. The cost is projected over the suite: units x budget (the
+top rung of a ladder) x the time of one update (or units x seeds x one fit), plus units x seeds
+(x rungs) x one evaluation. Other
 datasets differ in dimension and length, so the projection is a guide, not a promise.
 """
 
@@ -34,6 +35,7 @@ class Forecast:
     per_fit_s: float | None  # evaluable: one fit of one seed
     per_eval_s: float
     workers: int = 1
+    rungs: int = 1  # evaluations per seed: one per rung of a budget ladder
 
     @property
     def train_s(self) -> float:
@@ -43,7 +45,7 @@ class Forecast:
 
     @property
     def eval_s(self) -> float:
-        return self.n_units * self.n_seeds * self.per_eval_s
+        return self.n_units * self.n_seeds * self.rungs * self.per_eval_s
 
     @property
     def total_s(self) -> float:
@@ -57,8 +59,8 @@ class Forecast:
         parallel = max(1, min(self.workers, self.n_units))
         return (
             f"cost forecast for suite {self.suite} (timed on {self.dataset}, its first dataset): "
-            f"{self.n_units} unit(s), each training {train} and scoring {self.n_seeds} seed(s) x "
-            f"{self.per_eval_s:.3g} s; about {_duration(self.total_s)} of compute, "
+            f"{self.n_units} unit(s), each training {train} and scoring {self.n_seeds} seed(s)"
+            f"{f' x {self.rungs} rungs' if self.rungs > 1 else ''} x {self.per_eval_s:.3g} s; about {_duration(self.total_s)} of compute, "
             f"{_duration(self.total_s / parallel)} with {parallel} worker process(es)"
         )
 
@@ -89,8 +91,8 @@ def forecast(suite: Suite, context: RunContext, workers: int = 1) -> Forecast:
         dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
         if unit.regime is not None:
             n = min(PROBE_UPDATES, unit.budget)
-            train_unit(replace(unit, budget=1), dataset, ref, context.device)
-            runs = train_unit(replace(unit, budget=n), dataset, ref, context.device)
+            train_unit(replace(unit, budget=1, rungs=()), dataset, ref, context.device)
+            runs = train_unit(replace(unit, budget=n, rungs=()), dataset, ref, context.device)
             per_update = runs[0].train_time * len(unit.seeds) / n  # train_time is per seed
             what = f"{n} updates on {unit.dataset.name}"
         else:
@@ -103,5 +105,6 @@ def forecast(suite: Suite, context: RunContext, workers: int = 1) -> Forecast:
         start = time.perf_counter()
         evaluate(trial.model, dataset, unit.evaluation, ref)
         per_eval = time.perf_counter() - start
+    rungs = max(1, len(unit.rungs)) if unit.regime is not None else 1  # evaluable: one record per seed
     return Forecast(suite.name, unit.dataset.name, len(units), len(unit.seeds), unit.budget,
-                    per_update, per_fit, per_eval, workers)  # fmt: skip
+                    per_update, per_fit, per_eval, workers, rungs)  # fmt: skip

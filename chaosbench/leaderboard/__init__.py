@@ -39,8 +39,8 @@ def write_leaderboard(
     (``trajectory_sample``, ``power_spectrum``); ``floors`` maps a dataset to its floor band of
     D_stsp ``(low, high)``, which marks the entries "at the floor". The tables and the page
     headline each entry's top rung; ``learning_curves.csv`` and the Markdown's sample-efficiency
-    section hold every rung of a budget ladder. ``cards`` are the model cards of submitted models, shown on
-    the page.
+    section hold every rung of a budget ladder. ``cards`` are the model cards of submitted
+    models, shown on the page.
     """
     records = list(records)
     if not records:
