@@ -37,6 +37,7 @@ TINY = {
     "regimes": ["bptt", {"name": "stf", "tau": 5}],
     "training": {"batch_size": 4, "seq_len": 20, "lr": 1e-3},  # small steps: metrics stay smooth in the parameters
     "evaluation": {"n_test": 3000, "transient": 50, "lyapunov_inits": 2, "lyapunov_steps": 50},
+    "unit_timeout": 0,  # no limit: units run in this process (workers and faults: tests/test_faults.py)
 }  # fmt: skip
 
 
@@ -277,8 +278,8 @@ def test_interrupted_run_keeps_finished_units_and_resumes(tmp_path: Path) -> Non
     suite = suites.load(write_suite(tmp_path)).subset(models=["shplrnn"])
 
     class InterruptAfterFirst(LocalExecutor):
-        def map(self, fn: Any, units: Any, context: Any) -> Any:
-            for i, item in enumerate(super().map(fn, units, context)):
+        def map(self, fn: Any, units: Any, context: Any, *limit: Any) -> Any:
+            for i, item in enumerate(super().map(fn, units, context, *limit)):
                 if i == 1:
                     raise KeyboardInterrupt
                 yield item

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,28 @@ def test_a_user_error_in_a_task_reaches_the_driver_as_itself(tmp_path: Path) -> 
     with pytest.raises(UnknownNameError) as info:
         run_suite(suite, tmp_path / "r", executor=RayExecutor(workers=1), context=context, progress=False)
     assert str(info.value) == "unknown dataset 'lorenz63' (known: )"
+
+
+def test_a_dead_or_hung_task_fails_its_unit_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+    from test_faults import KillsItself, Sleeps, model, records, write_suite
+
+    suite = suites.load(write_suite(tmp_path, [model("kills", KillsItself), model("sleeps", Sleeps)]))
+    context = RunContext(suite.name)
+    # Ray's workers inherit the environment, not this process's sys.path: they import the models thus
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    try:  # one instance for both runs (the executor leaves an instance it did not start running)
+        start = time.monotonic()
+        dead = run_suite(suite.subset(models=["kills"]), tmp_path / "r", executor=RayExecutor(),
+                         context=context, progress=False)  # fmt: skip
+        # the limit counts from the task's submission, the worker's imports included
+        hung = run_suite(dataclasses.replace(suite.subset(models=["sleeps"]), unit_timeout=5), tmp_path / "r",
+                         executor=RayExecutor(), context=context, progress=False)  # fmt: skip
+        assert time.monotonic() - start < 300  # the sleeper alone would sleep 600 s
+    finally:
+        ray.shutdown()
+    got = records(tmp_path / "r")
+    assert dead.lost == hung.lost == 1 and dead.statuses == hung.statuses == {"failed": 1}
+    assert got["kills"].reason.startswith("worker died: WorkerCrashedError: ")
+    assert got["sleeps"].reason == "timed out after 5 s"

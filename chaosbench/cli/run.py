@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     from chaosbench.harness.runner import RunContext, default_results_dir, run_suite
 
     suite = suites.load(args.suite, args.data_dir).subset(args.datasets, args.models, args.regimes)
+    if args.unit_timeout is not None:
+        suite = dataclasses.replace(suite, unit_timeout=suites.check_timeout(args.unit_timeout))
     if args.record and args.results:
         raise ChaosbenchError("--record writes to the leaderboard's own folder; drop --results")
     if args.record:
@@ -63,8 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     executor = _executor(args, len(suite.units()))
     summary = run_suite(suite, results, executor=executor, context=context, progress=not args.no_progress)
     _tables(summary, tables, suite, context)
-    _print(summary)
-    return 0
+    return _print(summary)
 
 
 def _tables(summary: Any, tables: Path, suite: Any, context: Any) -> None:
@@ -78,8 +81,6 @@ def _tables(summary: Any, tables: Path, suite: Any, context: Any) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    import sys
-
     from chaosbench.harness import suites
     from chaosbench.harness.runner import RunContext
     from chaosbench.harness.submit import Submission, default_results, submit
@@ -98,9 +99,9 @@ def _submit(args: argparse.Namespace) -> int:
         device=args.device, data_dir=args.data_dir, progress=not args.no_progress,
     )  # fmt: skip
     _tables(summary, results.parent, suite, RunContext(suite.name, data_dir=args.data_dir))
-    _print(summary)
+    code = _print(summary)
     print(_next_steps(Submission(results), args.suite, suite.name))
-    return 0
+    return code
 
 
 def _next_steps(submission: Any, suite_arg: str, suite: str) -> str:
@@ -116,12 +117,18 @@ def _next_steps(submission: Any, suite_arg: str, suite: str) -> str:
     return f"to share: {folder} (records and model card); to rank it: {rank}"
 
 
-def _print(summary: Any) -> None:
+def _print(summary: Any) -> int:
+    """Print the summary and the tables; the exit code: 1 when a record of this run failed."""
     from chaosbench.harness.runner import format_summary
 
     print(format_summary(summary))
     for path in summary.tables.values():
         print(path)
+    failed = summary.statuses["failed"]
+    if failed:
+        print(f"chaosbench: {failed} run(s) failed (reasons above); delete a failed record to run it again",
+              file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0
 
 
 def _execution_options(parser: argparse.ArgumentParser) -> None:
@@ -129,9 +136,9 @@ def _execution_options(parser: argparse.ArgumentParser) -> None:
     add("--device", default="auto", help="auto, cpu, cuda or cuda:<i> (default: %(default)s)")
     add("--executor", default="local", choices=("local", "ray"), help="where units run (default: %(default)s)")
     add("--workers", type=int, default=None,
-        help="local: processes, 1 = in this process (default: one per CPU core when the suite has "
-        f"{UNITS_PER_WORKER} units per core, else 1; 1 on a GPU); ray: CPUs of a private local instance "
-        "(default: all)")  # fmt: skip
+        help="local: units at a time, each in its own process (1 and no time limit: in this process; default: "
+        f"one per CPU core when the suite has {UNITS_PER_WORKER} units per core, else 1; 1 on a GPU); ray: CPUs "
+        "of a private local instance (default: all)")  # fmt: skip
     add("--address", default=None, help="Ray cluster to join ('auto' or host:port); needs --executor ray")
     add("--num-cpus", type=float, default=1, help="CPUs per Ray task (default: %(default)s)")
     add("--num-gpus", type=float, default=0, help="GPUs per Ray task, fractions allowed (default: %(default)s)")
@@ -155,6 +162,9 @@ def register(sub: Any) -> None:
     add("--models", type=_names, default=None, help="comma-separated subset of the suite's models")
     add("--regimes", type=_names, default=None, help="comma-separated subset of the suite's regimes")
     add("--data-dir-external", default=None, help="folder that relative empirical dataset files are read from")
+    add("--unit-timeout", type=float, default=None, metavar="SECONDS",
+        help="stop a work unit after this long and record its seeds as failed; 0: no limit (default: the "
+        "suite's unit_timeout, else a limit that grows with budget and seeds, see docs/protocol.md)")  # fmt: skip
     _execution_options(run)
     run.set_defaults(func=_run)
 

@@ -14,7 +14,8 @@
    generated series. Its relative error against the dataset's ``lambda_max``; the sign pattern
    of the leading exponents against the dataset's spectrum (the leading exponent alone when
    either side has only that).
-5. Status: ``failed`` when model code raised (reason: stage and exception, one line), else
+5. Status: ``failed`` when model code raised, ``SystemExit`` and ``KeyboardInterrupt`` included
+   (reason: stage and exception, one line), else
    ``diverged`` when the generated series or a metric is not finite (each metric then carries its
    documented worst value, never dropped; a series the estimator cannot use, e.g. a constant
    one, leaves ``lambda_max_gen`` missing too), else ``ok``.
@@ -39,6 +40,9 @@ from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 EVAL_PROTOCOL_VERSION = "3"
 PE_STEPS = 20  # PE(n) of metric spec v1
 _REASON_CHARS = 300
+# What model code may raise, recorded as the run's failure: sys.exit() or a KeyboardInterrupt in
+# model code must not end the harness (the user's Ctrl-C never reaches model code as one).
+MODEL_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ def evaluate(model: Any, dataset: Any, settings: EvalSettings, ref: Reference) -
         stage = "lyapunov"
         lyapunov, note = _lyapunov_metrics(model, latent, test, after, dataset.dt, settings, ref)
         outcome.metrics.update(lyapunov)
-    except Exception as err:  # model code may raise anything; the run must still be recorded
+    except MODEL_ERRORS as err:  # model code may raise anything; the run must still be recorded
         return Outcome("failed", one_line(stage, err), outcome.metrics, outcome.artifacts, outcome.info)
     bad = _first_nonfinite(gen)
     if bad is not None:

@@ -3,7 +3,9 @@
 Resumption comes from the record store: a key with an intact record is skipped; a missing,
 corrupt or edited one is (re)computed, and a corrupt file is reported before it is replaced.
 Each unit's records are written (atomically) the moment the unit finishes, so a run killed at
-any point keeps every finished unit and the next run continues from there.
+any point keeps every finished unit and the next run continues from there. A unit is locked
+while it runs (:mod:`chaosbench.harness.locks`): a second run on the same folder skips it. A unit
+whose worker dies or outlives the suite's time limit gets ``failed`` records, and the run goes on.
 
 Per work unit (one dataset, model and regime with its missing seeds), :func:`train_unit` trains
 the seeds of a latent model as one batched ensemble by ``chaosbench.training.fit`` (an evaluable
@@ -22,18 +24,25 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+# A unit's process imports these as it starts, before the unit's time limit runs (the functions
+# below take what they need from them when called).
+import chaosbench.metrics  # noqa: F401
+import chaosbench.models.registry  # noqa: F401
+import chaosbench.training  # noqa: F401
 from chaosbench.errors import ChaosbenchError
 from chaosbench.harness.evaluate import (
-    EVAL_PROTOCOL_VERSION, EvalSettings, Outcome, Reference, evaluate, one_line, reference, reference_artifacts,
+    EVAL_PROTOCOL_VERSION, MODEL_ERRORS, EvalSettings, Outcome, Reference, evaluate, one_line, reference,
+    reference_artifacts,
 )
-from chaosbench.harness.executors import Executor, LocalExecutor
+from chaosbench.harness.executors import Executor, LocalExecutor, Lost
+from chaosbench.harness.locks import UnitLock, holder, try_lock
 from chaosbench.harness.preflight import preflight
 from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
 from chaosbench.harness.suites import DatasetEntry, Suite, WorkUnit
@@ -56,12 +65,15 @@ class RunContext:
 
 @dataclass
 class RunSummary:
-    """What a run did: records computed and skipped, files recomputed, statuses (and the table
-    files, which the command line writes after the run)."""
+    """What a run did: records computed and skipped, files recomputed, statuses, units lost (their
+    worker died or timed out), units left to another run holding them (and the table files, which
+    the command line writes after the run)."""
 
     results_dir: Path
     computed: int = 0
     skipped: int = 0
+    lost: int = 0
+    busy: int = 0
     recomputed: list[Path] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     tables: dict[str, Path] = field(default_factory=dict)
@@ -134,22 +146,62 @@ def run_suite(
 
     bar = tqdm(total=len(units), disable=not progress, unit="unit", file=sys.stderr, desc=suite.name,
                dynamic_ncols=True)  # fmt: skip
+    locks: dict[str, UnitLock] = {}
+
+    def claimed() -> Iterator[WorkUnit]:
+        """The units as this run locks them; a unit locked or finished by another run is left out."""
+        for unit in units:
+            folder = store.root / RecordKey(unit.dataset.name, unit.model.name, unit.regime_label, 0).relpath.parent
+            lock = try_lock(folder)
+            if lock is None:
+                summary.busy += 1
+                bar.write(f"{unit}: in progress in another run (pid {holder(folder)}), skipped", file=sys.stderr)
+                bar.update(1)
+                continue
+            todo = _missing_seeds(unit, store)  # another run may have written some since planning
+            summary.skipped += sum(key.seed not in todo for key in unit.record_keys())
+            if todo:
+                locks[str(unit)] = lock
+                yield unit.with_seeds(todo)
+            else:
+                lock.release()
+                bar.update(1)
+
     try:
-        for unit, texts in executor.map(execute_unit, units, context):
-            for text in texts:
+        for unit, result in executor.map(execute_unit, claimed(), context, suite.timeout):
+            if isinstance(result, Lost):  # its worker died or timed out: the driver records it
+                summary.lost += 1
+                result = _execute(unit, context, lost=result)
+            for text in result:
                 record = RunRecord.from_json(text)
                 store.write(record)
                 summary.computed += 1
                 summary.statuses[record.status] += 1
                 if record.status != "ok":
                     bar.write(f"{record.key}: {record.status} ({record.reason})", file=sys.stderr)
+            locks.pop(str(unit)).release()
             bar.set_postfix_str(str(unit), refresh=False)
             bar.update(1)
     finally:
+        for lock in locks.values():
+            lock.release()
         bar.close()
 
     summary.wall_time_s = time.perf_counter() - start
     return summary
+
+
+def _missing_seeds(unit: WorkUnit, store: RecordStore) -> list[int]:
+    """The unit's seeds with a record (of any rung) missing, bad or of other settings, as in :func:`plan`."""
+
+    def current(key: RecordKey) -> bool:
+        try:
+            return mismatch(store.read(store.path_for(key)), unit.expected(key)) is None
+        except ChaosbenchError:
+            return False
+
+    stale = {key.seed for key in unit.record_keys() if not current(key)}
+    return [seed for seed in unit.seeds if seed in stale]
 
 
 def true_series(
@@ -203,9 +255,15 @@ def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
         return _execute(unit, context)
 
 
-def _execute(unit: WorkUnit, context: RunContext) -> list[str]:
+def _execute(unit: WorkUnit, context: RunContext, lost: Lost | None = None) -> list[str]:
+    """The unit's records; with ``lost`` (in the driver) every seed ``failed`` for its reason."""
+    from chaosbench.training import resolve_device
+
     dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
-    trained = train_unit(unit, dataset, ref, context.device)
+    if lost is None:
+        trained = train_unit(unit, dataset, ref, context.device)
+    else:
+        trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
     return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
 
 
@@ -307,7 +365,6 @@ def _train_latent(
     config = unit.config
     factory = functools.partial(build, unit.model.spec, **config.overrides)
     n = len(unit.seeds)
-    device_name = str(resolve_device(device))
     start = time.perf_counter()
     try:
         result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
@@ -316,10 +373,8 @@ def _train_latent(
                      **asdict(config.training))  # fmt: skip
     except ChaosbenchError:
         raise
-    except Exception as err:
-        reason = one_line("train", err)
-        wall = (time.perf_counter() - start) / n
-        return [Trained(None, reason, 0, wall, device_name, dict(unit.model.params)) for _ in unit.record_keys()]
+    except MODEL_ERRORS as err:
+        return _failed(unit, one_line("train", err), time.perf_counter() - start, str(resolve_device(device)))
     extra = {"regime": result.regime.as_dict(), "training": asdict(result.settings)}
 
     def trained(i: int, rung: int | None) -> Trained:
@@ -341,6 +396,13 @@ def _train_latent(
     return [trained(unit.seeds.index(key.seed), key.budget) for key in unit.record_keys()]
 
 
+def _failed(unit: WorkUnit, reason: str, wall_time_s: float, device: str) -> list[Trained]:
+    """Every record of the unit (each seed, each rung) failed for ``reason``; the seeds share
+    ``wall_time_s``."""
+    wall = wall_time_s / len(unit.seeds)
+    return [Trained(None, reason, 0, wall, device, dict(unit.model.params)) for _ in unit.record_keys()]
+
+
 def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
     from chaosbench.models.registry import baseline_defaults, build
 
@@ -353,7 +415,7 @@ def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
             model.fit(dataset.train, dataset.dt, unit.budget, seed)
         except ChaosbenchError:
             raise
-        except Exception as err:
+        except MODEL_ERRORS as err:
             out.append(Trained(None, one_line("fit", err), 0, time.perf_counter() - start, "cpu", params))
             continue
         device = str(getattr(model, "device", "cpu"))  # numpy models compute on the CPU
@@ -396,6 +458,8 @@ def format_summary(summary: RunSummary) -> str:
     text = (
         f"{summary.computed} record(s) computed ({statuses}), {summary.skipped} already done"
         + (f", {len(summary.recomputed)} bad file(s) recomputed" if summary.recomputed else "")
+        + (f", {summary.lost} unit(s) lost (worker died or timed out)" if summary.lost else "")
+        + (f", {summary.busy} unit(s) left to another run" if summary.busy else "")
         + f" in {summary.wall_time_s:.1f} s -> {summary.results_dir}"
     )
     return text

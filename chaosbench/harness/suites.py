@@ -12,6 +12,7 @@ A suite is a YAML file (``baselines/suites/<name>.yaml``)::
     regimes: [bptt, {name: stf, tau: lyapunov}]             # optional label: to tell variants apart
     training: {batch_size: 16, seq_len: 200, lr: 0.001}     # chaosbench.training.fit settings
     evaluation: {n_gen: 20000, transient: 1000}             # chaosbench.harness.evaluate.EvalSettings
+    unit_timeout: 3600          # optional: seconds a work unit may run (0: no limit; default below)
 
 A model entry may also pin a *named configuration*: ``datasets`` (the suite's datasets it runs
 on; default all), ``regimes`` (its own regime entries, in place of the suite's) and
@@ -22,7 +23,10 @@ on; default all), ``regimes`` (its own regime entries, in place of the suite's) 
 
 Evaluable models (fit/generate, e.g. ESN) are not trained by a regime: they run once per dataset
 and seed, under the regime label ``none``. A *work unit* is one (dataset, model, regime) with
-the seeds still to run; the runner trains those seeds as one batched ensemble.
+the seeds still to run; the runner trains those seeds as one batched ensemble. A unit that runs
+longer than its limit is stopped and its seeds recorded as failed; without ``unit_timeout`` the
+limit is :func:`default_unit_timeout` of the budget (the top rung of a ladder) and the unit's
+number of seeds.
 
 A budget ladder (``budget`` given as a list of increasing update counts) trains each unit once,
 to the top rung, and scores the members as they were at every rung: one record per seed and
@@ -68,9 +72,13 @@ TOP_KEYS = (
     "regimes",
     "training",
     "evaluation",
+    "unit_timeout",
 )
 EMPIRICAL_KEYS = ("name", "file", "test_file", "dt", "lambda_max", "test_fraction")
 MODEL_KEYS = ("name", "model", "params", "datasets", "regimes", "training")
+# Default limit of a unit: far above what the committed suites' units take (docs/protocol.md).
+TIMEOUT_BASE_S = 600.0
+TIMEOUT_PER_UPDATE_S = 0.5  # per gradient update of the budget and seed of the unit
 
 
 def suites_dir() -> Path:
@@ -236,6 +244,13 @@ class Suite:
     training: dict[str, Any]
     evaluation: EvalSettings
     rungs: tuple[int, ...] = ()  # the budget ladder, ascending; () for a single budget
+    unit_timeout: float | None = None  # seconds; None: default_unit_timeout; 0: no limit
+
+    def timeout(self, unit: WorkUnit) -> float | None:
+        """Seconds ``unit`` may run before it is stopped and recorded as failed (None: no limit)."""
+        if self.unit_timeout is None:
+            return default_unit_timeout(unit.budget, len(unit.seeds))
+        return self.unit_timeout or None
 
     def units(self) -> list[WorkUnit]:
         """Every work unit with all of the suite's seeds, dataset-major, each resolved."""
@@ -300,6 +315,19 @@ class Suite:
 
     def with_models(self, models: Sequence[ModelEntry]) -> Suite:
         return replace(self, models=tuple(models))
+
+
+def default_unit_timeout(budget: int, n_seeds: int) -> float:
+    """``600 s + 0.5 s x budget x seeds``: generous, so that only a hung or runaway unit reaches it."""
+    return TIMEOUT_BASE_S + TIMEOUT_PER_UPDATE_S * budget * n_seeds
+
+
+def check_timeout(value: Any) -> float:
+    """``value`` as a unit time limit in seconds (0: no limit); anything else is a one-line error."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+    if not ok:
+        raise ChaosbenchError(f"'unit_timeout' must be a number of seconds >= 0 (0: no limit), got {value!r}")
+    return float(value)
 
 
 def _resolved(what: str, resolve: Any) -> Any:
@@ -376,6 +404,7 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
         regimes=_unique("regime", [_regime(r) for r in _list("regimes", doc["regimes"])], "label"),
         training=_training(doc.get("training") or {}),
         evaluation=_evaluation(doc.get("evaluation") or {}),
+        unit_timeout=None if doc.get("unit_timeout") is None else check_timeout(doc["unit_timeout"]),
     )
     suite.units()  # resolves every unit's settings: a bad one fails here, in one line
     return suite
