@@ -22,10 +22,10 @@ import pytest
 from tqdm import tqdm
 
 from chaosbench.cli import main
-from chaosbench.errors import ChaosbenchError, UnknownNameError
+from chaosbench.errors import ChaosbenchError
 from chaosbench.harness import suites
 from chaosbench.records import RecordStore, RunRecord
-from chaosbench.harness.runner import RunContext, run_suite
+from chaosbench.harness.runner import run_suite
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ``chaosbench`` without the leaderboard tables, which these tests do not read (they take seconds)
@@ -81,6 +81,11 @@ class Segfaults(Echo):
 class ExitsHard(Echo):
     def generate(self, x0: Any, n_steps: int) -> np.ndarray:
         os._exit(3)
+
+
+class MisconfiguredFit(Echo):
+    def fit(self, train: Any, dt: float, budget: Any, seed: int) -> None:
+        raise ChaosbenchError("this model needs dt < 0.001")  # a user error: it stops the run
 
 
 class Raises(Echo):
@@ -206,7 +211,7 @@ def test_model_code_cannot_end_the_harness(tmp_path: Path) -> None:
 
 
 def test_dead_and_hung_workers_fail_their_unit_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Two workers, a 5 s limit: each fault costs its own unit only, the run ends with exit code 1."""
+    """Two workers, a 20 s limit: each fault costs its own unit only, the run ends with exit code 1."""
     models = [model("sleeps", Sleeps), model("kills", KillsItself), model("segfaults", Segfaults),
               model("exits_hard", ExitsHard), gate("killed", tmp_path), model("exits", Exits)]  # fmt: skip
     path = write_suite(tmp_path, models)
@@ -220,13 +225,13 @@ def test_dead_and_hung_workers_fail_their_unit_only(tmp_path: Path, capsys: pyte
     killer.start()
     start = time.monotonic()
     code = main(["run", "--suite", str(path), "--results", str(results), "--workers", "2",
-                 "--unit-timeout", "5", "--no-progress"])  # fmt: skip
+                 "--unit-timeout", "20", "--no-progress"])  # fmt: skip
     elapsed = time.monotonic() - start
     out, err = capsys.readouterr()
     assert code == 1 and elapsed < 300  # the sleeper alone would sleep 600 s
     got = records(results)
     assert {m: r.reason for m, r in got.items()} == {
-        "sleeps": "timed out after 5 s",
+        "sleeps": "timed out after 20 s",
         "kills": "worker died: signal 9 (SIGKILL)",
         "segfaults": "worker died: signal 11 (SIGSEGV)",
         "exits_hard": "worker exited with code 3 before returning a result",
@@ -259,13 +264,11 @@ def test_ctrl_c_in_this_process_still_interrupts(tmp_path: Path) -> None:
 
 
 def test_a_user_error_in_a_unit_process_reaches_the_driver_as_itself(tmp_path: Path) -> None:
-    suite = suites.load(write_suite(tmp_path, [model("echo", Echo)]))
-    (tmp_path / "empty").mkdir()
-    context = RunContext(suite.name, data_dir=str(tmp_path / "empty"))  # the unit's process looks there
-    with pytest.raises(UnknownNameError) as info:
-        run_suite(suite, tmp_path / "r", context=context, progress=False)
-    assert str(info.value) == "unknown dataset 'lorenz63' (known: )"
-    assert not list((tmp_path / "r").rglob(".unit.lock"))
+    suite = suites.load(write_suite(tmp_path, [model("misconfigured", MisconfiguredFit), model("echo", Echo)]))
+    with pytest.raises(ChaosbenchError) as info:
+        run_suite(suite, tmp_path / "r", progress=False)
+    assert type(info.value) is ChaosbenchError and str(info.value) == "this model needs dt < 0.001"
+    assert not list((tmp_path / "r").rglob(".unit.lock")) and not list((tmp_path / "r").rglob("*.json"))
 
 
 def test_ctrl_c_stops_every_worker_and_keeps_the_records(tmp_path: Path) -> None:
