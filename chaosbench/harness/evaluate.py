@@ -181,8 +181,8 @@ def evaluate(
         after = runs[settings.transient :]
         outcome.artifacts = artifacts(after[:, 0])
         stage = "metrics"
-        standardise = _statistics(dataset.train)
-        outcome.runs = _run_metrics(test, runs, starts, settings.transient, dataset.dt, ref.lambda_max, standardise)
+        standardise = statistics(dataset.train)
+        outcome.runs = run_metrics(test, runs, starts, settings.transient, dataset.dt, ref.lambda_max, standardise)
         outcome.metrics.update({name: float(np.mean(values)) for name, values in outcome.runs.items()})
         stage = "prediction"
         outcome.metrics["pe20"] = _prediction_error(model, test, latent)
@@ -230,13 +230,13 @@ def _generate(model: Any, x0: np.ndarray, n: int) -> np.ndarray:
     return gen
 
 
-def _statistics(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def statistics(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-component mean and sd of the training split (the mixture D_stsp's standardisation)."""
     x = np.asarray(train, dtype=np.float64)
     return x.mean(axis=0), x.std(axis=0)
 
 
-def _run_metrics(
+def run_metrics(
     test: np.ndarray, runs: np.ndarray, starts: np.ndarray, transient: int, dt: float, lambda_max: float,
     standardise: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, list[float]]:  # fmt: skip

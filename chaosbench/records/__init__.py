@@ -14,7 +14,8 @@ Metric values are finite numbers or ``null``; the metric keys are those of the
 finite; a ``diverged`` record may carry ``null`` for a metric it could not score, which the
 leaderboard counts as the worst possible value; a ``failed`` record (crash, with a reason) may
 carry any subset and is never scored. ``metrics_runs`` (optional; records of evaluation
-protocol v3 on) keeps, per metric scored on each free run, the list of the runs' values.
+protocol v3 on) keeps, per metric scored on each free run, the list of the runs' values (finite
+numbers, or ``null`` where a registered metric gave none).
 
 Writes go to a temporary file in the target directory, are fsynced and then renamed over the
 target (``os.replace``), so a killed process leaves either the old file or the new one, plus at
@@ -148,8 +149,8 @@ def _check_metrics_runs(runs: Any) -> None:
     for name, values in runs.items():
         _check(
             isinstance(values, list) and 0 < len(values) <= MAX_RUNS
-            and all(_is_number(v) and math.isfinite(v) for v in values),
-            f"metrics_runs {name} must be a list of 1 to {MAX_RUNS} finite numbers",
+            and all(v is None or (_is_number(v) and math.isfinite(v)) for v in values),
+            f"metrics_runs {name} must be a list of 1 to {MAX_RUNS} finite numbers or nulls",
         )  # fmt: skip
     _check(len(lengths) <= 1, "metrics_runs must hold the same number of runs for every metric")
 
@@ -322,7 +323,7 @@ class RunRecord:
             config=json.loads(canonical_json(dict(config))),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             artifacts={name: _artifact(name, value) for name, value in (artifacts or {}).items()},
-            metrics_runs={name: [float(v) for v in values] for name, values in (metrics_runs or {}).items()},
+            metrics_runs={name: [_finite_or_none(v) for v in values] for name, values in (metrics_runs or {}).items()},
         )
 
 
