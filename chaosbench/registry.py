@@ -54,6 +54,11 @@ class Registry(Generic[T]):
         self._load()
         return sorted(self._entries)
 
+    def in_order(self) -> list[str]:
+        """The names in the order they were registered (``names`` sorts them)."""
+        self._load()
+        return list(self._entries)
+
     def unknown_message(self, name: str) -> str:
         known = self.names()
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

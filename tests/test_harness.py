@@ -1,4 +1,4 @@
-"""Suites, the run command, evaluation protocol v1 and resumption, on a tiny suite."""
+"""Suites, the run command, evaluation protocol v3 and resumption, on a tiny suite."""
 
 from __future__ import annotations
 
@@ -20,11 +20,18 @@ from chaosbench.cli.tables import write_tables
 from chaosbench.data.store import data_dir, sha256_file
 from chaosbench.errors import ChaosbenchError, UnknownNameError
 from chaosbench.harness import runner, suites
-from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION, EvalSettings, Reference, artifacts, evaluate
+from chaosbench.harness.evaluate import (
+    EVAL_PROTOCOL_VERSION,
+    EvalSettings,
+    Reference,
+    artifacts,
+    evaluate,
+    series_lambda_max,
+)
 from chaosbench.harness.executors import LocalExecutor, make
 from chaosbench.records import RecordKey, RecordStore
 from chaosbench.harness.runner import RunContext, run_suite
-from chaosbench.metrics import power_spectrum_distance, prediction_error, state_space_divergence
+from chaosbench.metrics import power_spectrum_distance, prediction_error, state_space_divergence, worst_values
 from chaosbench.training import TAU_FRACTION, lyapunov_tau
 
 TINY = {
@@ -192,7 +199,12 @@ def test_run_writes_records_and_tables(finished: tuple[suites.Suite, Path, runne
     assert stf.config["training"]["seq_len"] == 20 and stf.config["model"]["params"]["hidden_dim"] == 8
     assert stf.budget["used"] == 3
     esn = records[RecordKey("lorenz63", "esn", "none", 0)]
-    assert esn.config["evaluation"]["lambda_gen_method"] == "timeseries" and esn.budget["used"] == 0
+    assert esn.config["evaluation"]["lambda_gen_method"] == "jacobian" and esn.budget["used"] == 0
+    assert 0.5 < esn.metrics["lambda_max_gen"] < 1.5  # the closed-loop reservoir's own exponent
+    for record in records.values():  # 8 free runs each, the record's value their mean
+        assert sorted(record.metrics_runs) == ["d_h", "d_stsp", "valid_time"]
+        for name, values in record.metrics_runs.items():
+            assert len(values) == 8 and record.metrics[name] == pytest.approx(np.mean(values), rel=1e-12)
     tables = {"LEADERBOARD.md", "leaderboard.csv", "leaderboard.tex", "index.html", "learning_curves.csv"}
     assert {p.name for p in summary.tables.values()} == tables
     assert "shplrnn" in (results.parent / "LEADERBOARD.md").read_text()
@@ -308,14 +320,15 @@ def test_model_code_failures_are_recorded(tmp_path: Path) -> None:
     assert got["raises"].reason == "generate: RuntimeError: boom"
     assert got["fitraises"].reason == "fit: ValueError: no fit for seed 3"
     nan = got["nan"]
-    assert nan.status == "diverged" and nan.reason == "generated series not finite from step 1"
+    assert nan.status == "diverged" and nan.reason == "8 of 8 free runs diverged (run 0 from step 1)"
     assert nan.metrics["valid_time"] == 0.0  # its first forecast step is already NaN
     assert nan.metrics["lambda_max_gen"] is None and nan.metrics["lambda_max_error"] == 10.0
     assert nan.metrics["spectrum_sign_agreement"] == 0.0
     constant = got["constant"]
     assert constant.status == "diverged" and constant.metrics["d_h"] == 1.0
     assert constant.reason == "not finite: lambda_max_gen (from_timeseries: a column of the series is constant)"
-    assert constant.metrics["lambda_max_error"] == 10.0 and constant.metrics["valid_time"] > 0
+    assert constant.metrics["lambda_max_error"] == 10.0 and constant.metrics["valid_time"] == 0.0  # worst
+    assert min(constant.metrics_runs["valid_time"]) > 0  # what its runs scored stays on record
 
 
 def test_stale_records_are_reported_and_recomputed(finished: tuple[suites.Suite, Path, runner.RunSummary],
@@ -341,39 +354,97 @@ def test_stale_records_are_reported_and_recomputed(finished: tuple[suites.Suite,
     assert main(["validate", str(copy), "--suite", suite_file]) == 0
 
 
-class MisreadingModel(NaNModel):
-    """Forecasts the test series exactly but misreads the initial observation (row 0)."""
+class ReplayModel(NaNModel):
+    """Replays a true series from wherever its start lies in it (a perfect forecaster);
+    ``misread`` is added to row 0, the model's reading of the initial observation."""
 
-    series: np.ndarray
+    def __init__(self, series: np.ndarray, misread: float = 0.0, broken_run: int | None = None) -> None:
+        super().__init__(series.shape[1])
+        self.series, self.misread, self.broken_run = series.astype(float), misread, broken_run
+        self.index = {row.tobytes(): i for i, row in reversed(list(enumerate(self.series)))}
+        self.starts: list[np.ndarray] = []
 
     def generate(self, x0: Any, n_steps: int) -> np.ndarray:
-        out = self.series[:n_steps].astype(float).copy()
-        out[0] += 10.0
-        x0 = np.asarray(x0)
-        return out if x0.ndim == 1 else np.repeat(out[:, None], len(x0), axis=1)
+        batch = np.atleast_2d(np.asarray(x0, dtype=float))
+        self.starts.append(batch)
+        out = np.stack([self.series[self.index[row.tobytes()] :][:n_steps] for row in batch], axis=1)
+        out[0] += self.misread
+        if self.broken_run is not None and len(batch) > self.broken_run and n_steps > 50:
+            out[50:, self.broken_run] = np.nan  # one free run blows up; PE's short runs do not
+        return out if np.ndim(x0) == 2 else out[:, 0]
+
+
+LORENZ_REF = Reference(0.9056, (0.9056, 0.0, -14.5723), "card")
+SHORT = EvalSettings(n_test=300, transient=20, lyapunov_inits=1, lyapunov_steps=10)
+
+
+def test_free_runs_start_from_states_spread_over_the_test_series(lorenz: data.Dataset) -> None:
+    assert SHORT.run_starts(300).tolist() == [0, 37, 75, 112, 150, 187, 225, 262]
+    assert EvalSettings(runs=8).run_starts(21).tolist() == [0, 3, 6, 9, 12, 15, 18]  # K <= n_test // 3
+    assert EvalSettings(runs=1).run_starts(10**5).tolist() == [0]
+    with pytest.raises(ChaosbenchError, match="runs must be an integer >= 1"):
+        EvalSettings(runs=0)
+    model = ReplayModel(lorenz.test)
+    out = evaluate(model, lorenz, SHORT, LORENZ_REF)
+    test = lorenz.test[:300].astype(float)
+    assert np.array_equal(model.starts[0], test[SHORT.run_starts(300)])  # one batch of 8 runs
+    # each run forecasts the test series exactly from its own start: valid throughout
+    expected = [(299 - start) * lorenz.dt * 0.9056 for start in SHORT.run_starts(300)]
+    assert out.runs["valid_time"] == pytest.approx(expected, rel=1e-12)
+    assert out.metrics["valid_time"] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert out.runs["d_stsp"][0] == state_space_divergence(test, lorenz.test[20:320])
+    assert out.metrics["d_h"] == pytest.approx(np.mean(out.runs["d_h"]), rel=1e-12)
 
 
 def test_valid_time_counts_forecast_steps_only(lorenz: data.Dataset) -> None:
-    """Protocol v2: row 0, the model's reading of x0, is not part of the forecast."""
-    settings = EvalSettings(n_test=300, transient=20, lyapunov_inits=1, lyapunov_steps=10)
-    ref = Reference(0.9056, (0.9056, 0.0, -14.5723), "card")
-    model = MisreadingModel(3)
-    model.series = np.concatenate([lorenz.test[:300], lorenz.test[:20]])  # n_gen = 320
-    out = evaluate(model, lorenz, settings, ref)
-    assert out.metrics["valid_time"] == pytest.approx(299 * lorenz.dt * 0.9056)
+    """Protocol v2 on: row 0, the model's reading of x0, is not part of the forecast."""
+    out = evaluate(ReplayModel(lorenz.test, misread=10.0), lorenz, SHORT, LORENZ_REF)
+    assert out.runs["valid_time"][0] == pytest.approx(299 * lorenz.dt * 0.9056)
+
+
+def _assert_worst(out: Any, test: np.ndarray, n_after: int, train: np.ndarray) -> None:
+    worst = worst_values(test, n_after, standardise=(train.mean(axis=0), train.std(axis=0)))
+    assert out.status == "diverged"
+    assert {k: v for k, v in out.metrics.items() if k != "lambda_max_gen"} == worst
+    assert out.metrics["lambda_max_gen"] is None
 
 
 def test_diverged_generation_scores_the_worst_values(lorenz: data.Dataset) -> None:
-    settings = EvalSettings(n_test=300, transient=20, lyapunov_inits=1, lyapunov_steps=10)
-    ref = Reference(0.9056, (0.9056, 0.0, -14.5723), "card")
-    out = evaluate(NaNModel(3), lorenz, settings, ref)
+    out = evaluate(NaNModel(3), lorenz, SHORT, LORENZ_REF)
     test = lorenz.test[:300].astype(float)
     nan = np.full((300, 3), np.nan)
-    assert out.status == "diverged"
+    _assert_worst(out, test, 300, lorenz.train.astype(float))
     assert out.metrics["d_stsp"] == state_space_divergence(test, nan)
     assert out.metrics["d_h"] == power_spectrum_distance(test, nan) == 1.0
     assert out.metrics["pe20"] == prediction_error(lambda x0, n: np.full_like(x0, np.nan), test)
     assert "power_spectrum" not in out.artifacts and np.isnan(out.artifacts["trajectory_sample"]).all()
+
+
+def test_one_diverged_run_gives_every_metric_its_worst_value(lorenz: data.Dataset) -> None:
+    """Each metric of a diverged record is its worst, however well the other runs and PE did."""
+    out = evaluate(ReplayModel(lorenz.test, broken_run=3), lorenz, SHORT, LORENZ_REF)
+    assert out.reason == "1 of 8 free runs diverged (run 3 from step 50)"
+    _assert_worst(out, lorenz.test[:300].astype(float), 300, lorenz.train.astype(float))
+    assert out.runs["d_stsp"][3] > 10.0 > out.runs["d_stsp"][2]  # each run's own score is kept
+    assert out.runs["d_h"][3] == 1.0 and out.runs["valid_time"][3] == pytest.approx(49 * lorenz.dt * 0.9056)
+
+
+def test_training_divergence_gives_every_metric_its_worst_value(lorenz: data.Dataset) -> None:
+    out = evaluate(ReplayModel(lorenz.test), lorenz, SHORT, LORENZ_REF, training_failure="training diverged at update 7")
+    assert out.reason == "training diverged at update 7"
+    _assert_worst(out, lorenz.test[:300].astype(float), 300, lorenz.train.astype(float))
+    assert out.runs["d_h"][0] < 0.1  # the model itself forecasts perfectly
+
+
+def test_bias_matched_lambda_error_of_the_test_series_against_itself_is_zero(lorenz: data.Dataset) -> None:
+    """A model without Jacobians: the estimator on run 0 and on the test series, compared."""
+    settings = EvalSettings(n_test=2000, transient=0, lyapunov_inits=1, lyapunov_steps=10)
+    out = evaluate(ReplayModel(lorenz.test), lorenz, settings, LORENZ_REF)  # run 0 is the test series
+    assert out.status == "ok" and out.info["lambda_gen_method"] == "timeseries"
+    estimate = out.info["lambda_max_test_estimate"]
+    assert estimate == series_lambda_max(lorenz.test[:2000], lorenz.dt) == out.metrics["lambda_max_gen"]
+    assert abs(estimate - 0.9056) > 0.01  # the estimator's bias, which v2 counted as model error
+    assert out.metrics["lambda_max_error"] == 0.0 and out.metrics["spectrum_sign_agreement"] == 1.0
 
 
 def test_artifacts_are_small_and_normalised() -> None:

@@ -18,7 +18,8 @@ import pytest
 from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.cli.tables import write_tables
 from chaosbench.errors import ChaosbenchError, IntegrityError
-from chaosbench.records import METRICS, RecordKey, RecordStore, RunRecord
+from chaosbench.metrics import METRICS
+from chaosbench.records import RecordKey, RecordStore, RunRecord
 from chaosbench.leaderboard import html, render, write_leaderboard
 from chaosbench.data.store import data_dir, read_manifest
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION

@@ -1,8 +1,10 @@
-"""Metric spec v1: properties, exact identities, worst values, bad input and golden values.
+"""Metric spec v2: properties, exact identities, worst values, bad input and golden values.
 
-Golden values: ``tests/golden/metrics_v1.json`` pins every metric on fixed inputs. After an
+Golden values: ``tests/golden/metrics_v2.json`` pins every metric on fixed inputs. After an
 intended change of a definition (which must bump METRIC_SPEC_VERSION), regenerate it with
 ``CHAOSBENCH_REGENERATE_GOLDEN=1 python -m pytest tests/test_metrics.py -k golden``.
+``tests/golden/metrics_v1.json`` stays as it was: the v1 values of the definitions that v2 left
+unchanged must still come out.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +23,29 @@ from scipy.integrate import solve_ivp
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.metrics import (
+    DIVERGENCE_WIDTHS,
+    KNOWN_METRIC_SPECS,
     METRIC_SPEC_VERSION,
     METRICS,
+    StateSpaceDivergence,
+    directions,
     evaluate_trajectory,
-    is_finite_trajectory,
+    first_divergence,
     is_latent_model,
     lyapunov_error,
     lyapunov_sign_agreement,
     power_spectrum_distance,
     prediction_error,
     prediction_error_from_forecasts,
+    reported_lambda_max,
+    scored,
     state_space_divergence,
     valid_prediction_time,
+    worst_values,
 )
 
-GOLDEN = Path(__file__).parent / "golden" / "metrics_v1.json"
+GOLDEN = Path(__file__).parent / "golden" / "metrics_v2.json"
+GOLDEN_V1 = Path(__file__).parent / "golden" / "metrics_v1.json"
 GMM_FAST = {"method": "gmm", "n_samples": 1024, "max_points": 2000}
 
 
@@ -171,6 +183,14 @@ def test_gmm_dstsp_floors_escaped_mass_and_scores_divergence_as_the_floor(embedd
     assert math.isfinite(worst) and worst > state_space_divergence(true, near, **GMM_FAST)
 
 
+def test_one_true_side_scores_many_runs_as_the_function_does(lorenz, embedded):
+    for true, gens, options in ((lorenz[0], [lorenz[1], lorenz[1][:3000], lorenz[1] + 50.0], {}),
+                                (embedded[0], [embedded[1], embedded[2], embedded[1] * np.nan], GMM_FAST)):  # fmt: skip
+        score = StateSpaceDivergence(true, **options)
+        for gen in gens:
+            assert score(gen) == state_space_divergence(true, gen, **options)
+
+
 def test_gmm_dstsp_is_deterministic_for_a_seed(embedded):
     true, gen = embedded[0], embedded[1]
     first = state_space_divergence(true, gen, seed=3, **GMM_FAST)
@@ -185,6 +205,25 @@ def test_gmm_dstsp_uses_true_standardised_units(embedded):
     assert state_space_divergence(3.0 * true + 7.0, 3.0 * gen + 7.0, **GMM_FAST) == (
         pytest.approx(base, rel=1e-9)
     )
+
+
+def test_gmm_dstsp_standardises_by_the_given_statistics(embedded):
+    """Spec v2: the harness passes the training split's (mean, sd); by default x_true's own."""
+    true, gen = embedded[0], embedded[1]
+    own = (true.mean(axis=0), true.std(axis=0))
+    base = state_space_divergence(true, gen, **GMM_FAST)
+    assert state_space_divergence(true, gen, standardise=own, **GMM_FAST) == pytest.approx(base, rel=1e-12)
+    # a training sd twice the test's: sigma = 1 training sd is 2 test sd, so the mixtures are
+    # smoother and closer than in the test's own units (v1 always used those)
+    train_units = (own[0], 2.0 * own[1])
+    smoother = state_space_divergence(true, gen, standardise=train_units, **GMM_FAST)
+    assert smoother < base
+    # exactly: standardising by 2 sd equals scoring with sigma = 2 in the test's own units
+    assert smoother == pytest.approx(state_space_divergence(true, gen, sigma=2.0, **GMM_FAST), rel=1e-9)
+    with pytest.raises(ChaosbenchError, match="mean and an sd of 8 values"):
+        state_space_divergence(true, gen, standardise=(own[0][:3], own[1]), **GMM_FAST)
+    with pytest.raises(ChaosbenchError, match="sd finite and > 0"):
+        state_space_divergence(true, gen, standardise=(own[0], 0.0 * own[1]), **GMM_FAST)
 
 
 # ---------------------------------------------------------------- D_H
@@ -211,12 +250,65 @@ def test_dh_truncates_to_the_shorter_trajectory(lorenz):
     short, long = lorenz[0][:5000], lorenz[1]
     expected = power_spectrum_distance(short, long[:5000])
     assert power_spectrum_distance(short, long) == expected
-    assert power_spectrum_distance(long, short) == power_spectrum_distance(long[:5000], short)
+    # the other way round the spectra are cut alike, but the box stays the whole x_true's: the
+    # tail matters only through the box, which reordering the tail's rows leaves as it is
+    shuffled = long.copy()
+    shuffled[5000:] = np.random.default_rng(0).permutation(long[5000:])
+    assert power_spectrum_distance(shuffled, short) == pytest.approx(power_spectrum_distance(long, short), 1e-12)
 
 
-def test_dh_ignores_offset_and_scale_of_the_generated_data(lorenz):
+def test_dh_is_invariant_to_scaling_both_series(lorenz):
     base = power_spectrum_distance(lorenz[0], lorenz[1])
-    assert power_spectrum_distance(lorenz[0], 5.0 * lorenz[1] - 3.0) == pytest.approx(base, 1e-12)
+    assert power_spectrum_distance(4.0 * lorenz[0] - 3.0, 4.0 * lorenz[1] - 3.0) == pytest.approx(base, 1e-12)
+
+
+def _box(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sd = x.std(axis=0)
+    return x.min(axis=0) - 0.1 * sd, x.max(axis=0) + 0.1 * sd
+
+
+def _per_component_dh(true: np.ndarray, gen: np.ndarray) -> np.ndarray:
+    return np.array([power_spectrum_distance(true[:, [d]], gen[:, [d]]) for d in range(true.shape[1])])
+
+
+def test_dh_counts_one_escaped_point_by_its_share(lorenz):
+    """Spec v2: clipped to the box, and the escape fraction f mixed in as f + (1 - f) H."""
+    true = lorenz[0]
+    lo, hi = _box(true)
+    gen = np.clip(lorenz[1], lo, hi)  # another orbit, inside the box
+    clean = power_spectrum_distance(true, gen)
+    assert power_spectrum_distance(true, true) == 0.0 and 0.0 < clean < 0.1
+    gen[5000, 0] = 1e6  # v1: 0.88
+    at_edge = np.clip(gen, lo, hi)  # the same point at the box's edge: inside, not escaped
+    h = _per_component_dh(true, at_edge)
+    escaped_score = power_spectrum_distance(true, gen)
+    share = 1.0 / len(gen)
+    assert escaped_score == pytest.approx(np.mean([share + (1 - share) * h[0], h[1], h[2]]), rel=1e-12)
+    assert escaped_score > power_spectrum_distance(true, at_edge) == pytest.approx(np.mean(h), rel=1e-12)
+    assert abs(escaped_score - clean) < 1e-3  # one point in 20 000
+
+
+def test_dh_penalises_a_rescaled_attractor(lorenz):
+    true, gen = lorenz[0], lorenz[1]
+    clean = power_spectrum_distance(true, gen)
+    lo, hi = _box(true)
+    tripled = 3.0 * gen
+    escaped = np.mean((tripled < lo) | (tripled > hi), axis=0)
+    assert escaped.min() > 0.3  # most of a 3x orbit lies outside the true box
+    expected = float(np.mean(escaped + (1.0 - escaped) * _per_component_dh(true, np.clip(tripled, lo, hi))))
+    score = power_spectrum_distance(true, tripled)
+    assert score == pytest.approx(expected, rel=1e-12)
+    assert score > 0.4 > 10.0 * clean  # v1 scored the 3x orbit as well as the original
+
+
+def test_dh_of_a_blown_up_series_is_diverged_not_nan(lorenz):
+    true, gen = lorenz[0][:5000], lorenz[1][:5000]
+    huge = 1e155 * gen  # finite, but its squares overflow: v1 gave NaN with status ok
+    assert np.isfinite(huge).all()
+    result = evaluate_trajectory(true, huge, dt=0.01, lambda_max=0.9056)
+    assert result["status"] == "diverged" and result["d_h"] == 1.0
+    assert result["d_stsp"] == state_space_divergence(true, np.full_like(gen, np.nan))
+    assert all(math.isfinite(v) for v in result.values() if isinstance(v, float))
 
 
 def test_dh_constant_generated_component_scores_the_maximum(lorenz):
@@ -241,12 +333,30 @@ def test_lyapunov_error_is_relative_and_capped():
 def test_lyapunov_sign_agreement_compares_leading_exponents():
     lorenz = [0.9056, 0.0, -14.5723]
     assert lyapunov_sign_agreement(lorenz, [-14.0, 0.01, 0.85, -20.0, -3.0])
-    assert not lyapunov_sign_agreement(lorenz, [0.85, -0.5, -14.0])  # no zero exponent
     assert not lyapunov_sign_agreement(lorenz, [0.05, 0.0, -14.0])  # not chaotic
-    assert lyapunov_sign_agreement(lorenz, [0.85, -0.5, -14.0], zero_tol=0.6)
+    assert not lyapunov_sign_agreement(lorenz, [0.85, 0.3, 0.2])  # no contracting direction
     assert not lyapunov_sign_agreement(lorenz, [0.85, 0.0])
     assert not lyapunov_sign_agreement(lorenz, [0.85, float("nan"), -14.0])
     assert lyapunov_sign_agreement(torch.tensor(lorenz), np.array(lorenz))
+
+
+def test_lyapunov_sign_agreement_skips_the_true_zero_exponent():
+    """Spec v2: a flow's zero exponent has no sign to agree with, whatever a model's estimate."""
+    lorenz = [0.9056, 1.3e-5, -14.5723]
+    for middle in (-0.5, -0.01, 0.0, 0.01, 0.5):
+        assert lyapunov_sign_agreement(lorenz, [0.85, middle, -14.0])
+    assert not lyapunov_sign_agreement(lorenz, [0.85, 0.3, 0.05])  # the last one is in the band
+    assert lyapunov_sign_agreement([0.9056, 0.5, -14.5723], [0.85, 0.4, -14.0])
+    assert not lyapunov_sign_agreement([0.9056, 0.5, -14.5723], [0.85, -0.4, -14.0])
+    assert lyapunov_sign_agreement(lorenz, [0.85, 0.3, -14.0], zero_tol=0.6)
+    assert not lyapunov_sign_agreement(lorenz, [0.5, 0.3, -14.0], zero_tol=0.6)
+    with pytest.raises(ChaosbenchError, match="no exponent outside the zero band"):
+        lyapunov_sign_agreement([0.01, 0.0], [0.01, 0.0], zero_tol=0.1)
+
+
+def test_reported_lambda_max_is_the_value_or_none():
+    assert reported_lambda_max(0.87) == 0.87 and reported_lambda_max(-2) == -2.0
+    assert reported_lambda_max(float("nan")) is None and reported_lambda_max(float("inf")) is None
 
 
 # ---------------------------------------------------------------- PE(n)
@@ -315,10 +425,13 @@ def test_pe_clips_forecasts_to_the_box_and_scores_nonfinite_as_the_bound():
     sd = x.std(0)
     lo, hi = x.min(0) - 0.1 * sd, x.max(0) + 0.1 * sd
     worst = float(np.mean((hi - lo) ** 2))
-    far = np.full((len(x) - n, 2), 1e9)
+    far = np.full((len(x) - n, 2), 1e5)  # escaped, but not by a million box widths
     assert prediction_error_from_forecasts(x, far, n) == pytest.approx(
         float(np.mean((hi - x[n:]) ** 2)), rel=1e-12
     )
+    blown_up = x[n:].copy()
+    blown_up[3, 0] = hi[0] + 1.01 * DIVERGENCE_WIDTHS * (hi[0] - lo[0])  # diverged: the bound
+    assert prediction_error_from_forecasts(x, blown_up, n) == pytest.approx(worst, rel=1e-12)
     broken = x[n:].copy()
     broken[17, 1] = np.nan
     assert prediction_error_from_forecasts(x, broken, n) == pytest.approx(worst, rel=1e-12)
@@ -374,7 +487,8 @@ def test_vpt_stops_at_the_first_nonfinite_row():
 def test_evaluate_trajectory_stamps_the_spec_and_matches_the_metrics(lorenz):
     true, gen = lorenz[0][:5000], lorenz[1][:5000]
     result = evaluate_trajectory(true, gen, dt=0.01, lambda_max=0.9056)
-    assert result["metric_spec_version"] == METRIC_SPEC_VERSION == "1"
+    assert result["metric_spec_version"] == METRIC_SPEC_VERSION == "2"
+    assert KNOWN_METRIC_SPECS == {"1", "2"}
     assert result["status"] == "ok"
     assert result["d_stsp"] == state_space_divergence(true, gen)
     assert result["d_h"] == power_spectrum_distance(true, gen)
@@ -413,9 +527,20 @@ def test_torch_tensors_give_the_same_numbers_as_numpy(lorenz):
         true, gen
     )
     assert power_spectrum_distance(true, as_tensor) == power_spectrum_distance(true, gen)
-    assert is_finite_trajectory(as_tensor) and is_finite_trajectory(gen)
-    assert not is_finite_trajectory(torch.tensor([[0.0, float("inf")]]))
-    assert not is_finite_trajectory(np.array([[np.nan, 0.0]]))
+    assert first_divergence(true, as_tensor) is None and first_divergence(true, gen) is None
+
+
+def test_first_divergence_finds_nonfinite_and_blown_up_rows(lorenz):
+    true, gen = lorenz[0][:3000], lorenz[1][:3000].copy()
+    lo, hi = _box(true)
+    reach = DIVERGENCE_WIDTHS * (hi - lo)
+    gen[700, 1] = lo[1] - 0.99 * reach[1]  # far out, still scored
+    assert first_divergence(true, gen) is None
+    gen[900, 2] = hi[2] + 1.01 * reach[2]
+    gen[1200, 0] = np.nan
+    assert first_divergence(true, gen) == 900
+    gen[400, 0] = -np.inf
+    assert first_divergence(true, torch.tensor(gen)) == 400
 
 
 @pytest.mark.parametrize(
@@ -436,13 +561,45 @@ def test_bad_input_raises_one_line_errors(true, gen, match):
             metric(true, gen)
 
 
-def test_registry_tells_which_way_is_better():
-    assert set(METRICS.names()) == {
-        "d_stsp", "d_h", "lambda_max_error", "spectrum_sign_agreement", "pe20", "valid_time"
-    }
-    assert METRICS.meta("valid_time")["better"] == "max"
-    assert METRICS.meta("pe20")["better"] == "min"
+def test_registry_is_the_one_metrics_table():
+    assert directions() == {
+        "d_stsp": "min", "d_h": "min", "lambda_max_error": "min", "lambda_max_gen": None,
+        "spectrum_sign_agreement": "max", "pe20": "min", "valid_time": "max",
+    }  # fmt: skip
+    assert scored() == ["d_stsp", "d_h", "lambda_max_error", "spectrum_sign_agreement", "pe20", "valid_time"]
     assert METRICS.get("d_h") is power_spectrum_distance
+    assert METRICS.meta("d_stsp")["label"] == "D_stsp" and METRICS.meta("pe20")["latex"] == "PE(20)"
+    assert all({"better", "label", "latex"} <= set(METRICS.meta(name)) for name in METRICS)
+
+
+def test_metrics_import_no_harness_leaderboard_training_or_torch():
+    """Records and tables read the registry: importing it must stay light and below them."""
+    script = (
+        "import sys, chaosbench.metrics\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith("
+        "('chaosbench.harness', 'chaosbench.leaderboard', 'chaosbench.training', 'chaosbench.models'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_worst_values_are_what_each_metric_gives_a_diverged_run(lorenz, embedded):
+    true, n_gen = lorenz[0][:5000], 4000
+    nan = np.full((n_gen, 3), np.nan)
+    worst = worst_values(true, n_gen)
+    assert sorted(worst) == sorted(scored())
+    assert worst["d_stsp"] == state_space_divergence(true, nan) > 10.0
+    lo, hi = _box(true)
+    assert worst["pe20"] == pytest.approx(float(np.mean((hi - lo) ** 2)), rel=1e-12)
+    assert worst["pe20"] == prediction_error(lambda x0, n: x0 * np.inf, true)
+    assert (worst["d_h"], worst["lambda_max_error"], worst["spectrum_sign_agreement"], worst["valid_time"]) == (
+        1.0, 10.0, 0.0, 0.0)  # fmt: skip
+    # the mixture's worst value depends on the standardisation it is given
+    true8 = embedded[0]
+    stats = (true8.mean(axis=0), 2.0 * true8.std(axis=0))
+    assert worst_values(true8, 500, standardise=stats)["d_stsp"] == state_space_divergence(
+        true8, np.full((500, 8), np.nan), standardise=stats
+    )
 
 
 # ---------------------------------------------------------------- golden values
@@ -469,10 +626,16 @@ def _golden_values() -> dict[str, float]:
         "d_stsp_gmm": state_space_divergence(true8, gen8),
         "d_stsp_gmm_sigma_half": state_space_divergence(true8, gen8, sigma=0.5, n_samples=500),
         "d_stsp_gmm_worst": state_space_divergence(true8, gen8 * np.nan),
+        "d_stsp_gmm_standardised": state_space_divergence(
+            true8, gen8, standardise=(np.full(8, 0.1), np.linspace(0.5, 1.5, 8))
+        ),
         "d_h": power_spectrum_distance(true3, gen3),
         "d_h_8d": power_spectrum_distance(true8, gen8[:2500]),
         "d_h_sigma_5": power_spectrum_distance(true3, gen3, sigma=5.0),
+        "d_h_escaped": power_spectrum_distance(true3, 1.5 * gen3),
+        "d_h_worst": power_spectrum_distance(true3, gen3 * 1e155),
         "lambda_max_error": lyapunov_error(0.9056, 0.8322),
+        "sign_agreement_flow": float(lyapunov_sign_agreement([0.9056, 0.0, -14.57], [0.8, -0.3, -12.0])),
         "pe_latent": prediction_error(RotationLatent(THETA + 0.013), x, n),
         "pe_forecasts": prediction_error_from_forecasts(true3, gen3[n:], n),
         "pe_worst": prediction_error_from_forecasts(true3, gen3[n:] * np.nan, n),
@@ -491,3 +654,20 @@ def test_golden_values_pin_every_metric():
     assert sorted(stored["values"]) == sorted(values)
     for name, value in values.items():
         assert value == pytest.approx(stored["values"][name], rel=1e-8, abs=1e-12), name
+
+
+# Spec v2 changed D_H (escape rule), what counts as diverged and the sign agreement; on these
+# inputs every generated value stays inside the true box, so the v1 values all still hold.
+UNCHANGED_SINCE_V1 = (
+    "d_stsp_bins", "d_stsp_bins_10", "d_stsp_bins_worst", "d_stsp_gmm", "d_stsp_gmm_sigma_half",
+    "d_stsp_gmm_worst", "d_h", "d_h_8d", "d_h_sigma_5", "lambda_max_error", "pe_latent",
+    "pe_forecasts", "pe_worst", "vpt",
+)  # fmt: skip
+
+
+def test_v1_golden_values_of_unchanged_definitions_still_hold():
+    stored = json.loads(GOLDEN_V1.read_text())
+    assert stored["metric_spec_version"] == "1" and sorted(stored["values"]) == sorted(UNCHANGED_SINCE_V1)
+    values = _golden_values()
+    for name in UNCHANGED_SINCE_V1:
+        assert values[name] == pytest.approx(stored["values"][name], rel=1e-8, abs=1e-12), name

@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -557,6 +558,49 @@ def test_sindy_without_pysindy_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "pysindy", None)
     with pytest.raises(ChaosbenchError, match=r"pip install 'chaosbench\[sindy\]'"):
         cm.SINDy(3).fit(np.random.default_rng(0).normal(size=(100, 3)), 0.01, None, 0)
+
+
+def _central_differences(view: Any, z: torch.Tensor, q: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    columns = [(view.step(z + eps * q[..., j]) - view.step(z - eps * q[..., j])) / (2 * eps) for j in range(q.shape[-1])]
+    return torch.stack(columns, dim=-1)
+
+
+@pytest.mark.parametrize("name", ["esn", "sindy"])
+def test_tangent_maps_iterate_generate_and_apply_its_jacobian(name: str, lorenz: np.ndarray) -> None:
+    """The map a tangent_map gives is exactly the one generate iterates, with its exact Jacobian."""
+    if name == "sindy":
+        pytest.importorskip("pysindy")
+    model = cm.build(name, 3, **({"n_units": 100, "washout": 100} if name == "esn" else {}))
+    with pytest.raises(ChaosbenchError, match="call fit"):
+        model.tangent_map()
+    model.fit(lorenz[:6000], 0.01, None, seed=0)
+    view, starts = model.tangent_map(), lorenz[6000:6300:100]
+    z = view.encode(torch.as_tensor(starts))
+    assert z.dtype == view.dtype == torch.float64 and z.shape == (3, view.latent_dim)
+    observed = []
+    for _ in range(200):
+        observed.append(z[:, :3].numpy())
+        z = view.step(z)
+    np.testing.assert_array_equal(np.stack(observed), model.generate(starts, 200))
+    q = torch.randn(3, view.latent_dim, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    stepped, pushed = view.tangent(z, q)
+    assert torch.equal(stepped, view.step(z))
+    fd = _central_differences(view, z, q)
+    assert float((pushed - fd).abs().max() / fd.abs().max()) < 1e-6
+
+
+def test_sindy_spectrum_from_its_jacobian_is_lorenz63s(lorenz: np.ndarray) -> None:
+    pytest.importorskip("pysindy")
+    from chaosbench.lyapunov import spectrum
+
+    model = cm.build("sindy", 3)
+    model.fit(lorenz[:10_000], 0.01, None, seed=0)
+    view = model.tangent_map()
+    x0 = view.encode(torch.as_tensor(lorenz[10_000::500]))
+    exponents = spectrum(view, x0=x0, k=3, n_steps=3000, transient=500).exponents / 0.01
+    # Lorenz-63: 0.906, 0, -14.57 (the z-scoring is linear: exponents unchanged)
+    assert exponents[0] == pytest.approx(0.906, abs=0.1) and abs(exponents[1]) < 0.05
+    assert exponents[2] == pytest.approx(-14.57, rel=0.05)
 
 
 def test_evaluable_baselines_satisfy_the_protocol() -> None:

@@ -16,7 +16,8 @@ import pytest
 from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.errors import ChaosbenchError, IntegrityError
 import chaosbench.records as records_module
-from chaosbench.records import METRICS, RecordKey, RecordStore, RunRecord, canonical_json, config_sha256, read_record
+from chaosbench.metrics import METRICS
+from chaosbench.records import RecordKey, RecordStore, RunRecord, canonical_json, config_sha256, read_record
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.records.validate import Expected, validate
 
@@ -59,6 +60,15 @@ def test_round_trip_is_exact_and_files_sit_at_their_key(store: RecordStore) -> N
     assert record.versions["chaosbench"] == "0.1.0" and record.versions["metric_spec"] == "1"
     assert record.config == {"lr": 1e-3, "hidden": [32, 32], "eval_protocol": EVAL_PROTOCOL_VERSION}
     assert store.exists(KEY) and sorted(r.key.seed for r in store.iter_records()) == [0, 1, 2]
+
+
+def test_per_run_values_round_trip_and_are_absent_from_older_records(store: RecordStore) -> None:
+    runs = {"d_stsp": [0.2, 0.3], "valid_time": [1.5, 2.5], "d_h": [np.float32(0.25), math.inf]}
+    record = make(KEY, metrics_runs=runs)
+    assert RunRecord.from_json(record.to_json()) == record
+    assert record.metrics_runs == {"d_stsp": [0.2, 0.3], "valid_time": [1.5, 2.5], "d_h": [0.25, None]}
+    older = store.read(store.path_for(KEY))  # made without per-run values: its file has no such field
+    assert older.metrics_runs == {} and "metrics_runs" not in json.loads(older.to_json())
 
 
 def test_created_files_follow_the_umask(tmp_path: Path) -> None:
@@ -187,6 +197,9 @@ def test_colon_names_map_to_portable_paths(tmp_path: Path) -> None:
         ("ok", {"artifacts": {"trajectory_sample": np.zeros((10, 4))}}, "equal length 1 to 3"),
         ("ok", {"artifacts": {"power_spectrum": np.zeros(8)}}, "must be 2-d"),
         ("ok", {"artifacts": {"image": np.zeros((2, 2))}}, "unknown artifact 'image'"),
+        ("ok", {"metrics_runs": {"d_stsp": [0.1] * 1025}}, "metrics_runs d_stsp must be a list of 1 to 1024"),
+        ("ok", {"metrics_runs": {"d_stsp": [0.1], "d_h": [0.1, 0.2]}}, "same number of runs"),
+        ("ok", {"metrics_runs": {"r2": [0.1]}}, "unknown metrics ['r2'] in metrics_runs"),
     ],
 )
 def test_schema_violations_are_refused_at_creation(status: str, overrides: dict, message: str) -> None:
@@ -220,7 +233,7 @@ def test_validate_checks_versions_hashes_and_completeness(store: RecordStore) ->
     mismatch = "dataset sha256 abababababab... differs from the manifest's cdcdcdcdcdcd... for 'lorenz63'"
     stale = f"stale: made under evaluation protocol '0', the current one is '{EVAL_PROTOCOL_VERSION}': recompute it"
     assert sorted((str(p.path.relative_to(store.root)), p.message) for p in found) == [
-        ("henon/lstm/bptt/seed0.json", "unknown metric spec version '9' (known: ['1'])"),
+        ("henon/lstm/bptt/seed0.json", "unknown metric spec version '9' (known: ['1', '2'])"),
         ("henon/lstm/bptt/seed1.json", stale),
         *((f"lorenz63/plrnn/stf/seed{seed}.json", mismatch) for seed in range(3)),
     ]

@@ -1,31 +1,39 @@
-"""Evaluation protocol v2: how a trained model is scored against a dataset (docs/protocol.md).
+"""Evaluation protocol v3: how a trained model is scored against a dataset (docs/protocol.md).
 
-1. Generate ``n_gen`` steps freely from the first test state ``x_test[0]``.
-2. Discard the first ``transient`` generated steps; D_stsp and D_H (metric spec v1), and every
-   metric registered with ``on="trajectory"`` (docs/extending.md), compare the rest with the
-   whole test series. The valid prediction time compares the forecast steps
-   ``t >= 1`` of the generated series with the test series at the same instants (row 0 is the
-   model's reading of ``x_test[0]``, not a forecast; v1 counted it, so a model with a learned
-   encoder scored 0 whenever that reading was off, however good its forecast).
+1. Generate ``runs`` (K, default 8) free runs of ``n_gen`` steps as one batch, from K test
+   states spread evenly over the test series: ``x_test[k n_test // K]`` for ``k < K`` (run 0
+   starts at ``x_test[0]``, as v2's single run did; at most one run per three test points).
+2. Per run, discard the first ``transient`` generated steps; D_stsp and D_H (metric spec v2,
+   the mixture estimator standardised by the training split's mean and sd), and every metric
+   registered with ``on="trajectory"`` (docs/extending.md), compare the rest with the whole
+   test series. The valid prediction time compares the forecast steps ``t >= 1`` of run k with
+   the test series from its start onwards. Each of these metrics is the mean over runs; the
+   per-run values go with the outcome (``runs``).
 3. PE(20) from every test point.
-4. ``lambda_max`` of the model: from its Jacobians (QR method) for a latent model, leading
-   exponents only, ``lyapunov_inits`` initial states encoded from test points spread over the
-   series, ``lyapunov_steps`` steps each; for any other model, the time-series estimator on its
-   generated series. Its relative error against the dataset's ``lambda_max``; the sign pattern
-   of the leading exponents against the dataset's spectrum (the leading exponent alone when
-   either side has only that).
+4. ``lambda_max`` of the model from its Jacobians (QR method, leading exponents only,
+   ``lyapunov_inits`` states encoded from test points spread over the series, ``lyapunov_steps``
+   steps each): a latent model's own, an evaluable model's through its ``tangent_map``. Its
+   relative error against the dataset's ``lambda_max``; the sign pattern of the leading
+   exponents against the dataset's spectrum. A model without Jacobians: the time-series
+   estimator on run 0 (after the transient) and on the test series, bias-matched: the error is
+   ``|est(gen) - est(test)| / |est(test)|`` and the sign is that of ``est(gen)``.
 5. Status: ``failed`` when model code raised, ``SystemExit`` and ``KeyboardInterrupt`` included
    (reason: stage and exception, one line), else
-   ``diverged`` when the generated series or a metric is not finite (each metric then carries its
-   documented worst value, never dropped; a series the estimator cannot use, e.g. a constant
-   one, leaves ``lambda_max_gen`` missing too), else ``ok``.
+   ``diverged`` when training diverged, any run diverged (a non-finite value, or one beyond
+   ``chaosbench.metrics.DIVERGENCE_WIDTHS`` box widths) or a metric is not finite: every scored
+   metric then carries its documented worst value and ``lambda_max_gen`` is missing; else ``ok``.
 
-Small artifacts go with every record for the leaderboard's plots: the generated series after the
-transient, strided to at most 2000 rows of its first three components, and its power spectrum.
+Small artifacts go with every record for the leaderboard's plots: run 0 after the transient,
+strided to at most 2000 rows of its first three components, and its power spectrum.
+
+Changes from v2: K free runs instead of one and their means; the valid time of every run from
+its own start; ``lambda_max`` of ESN and SINDy from their Jacobians and bias-matched for models
+without; worst values for every metric of a diverged run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,9 +44,23 @@ import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
+from chaosbench.metrics import (
+    PE_STEPS,
+    StateSpaceDivergence,
+    first_divergence,
+    is_latent_model,
+    lyapunov_error,
+    lyapunov_sign_agreement,
+    power_spectrum_distance,
+    prediction_error,
+    reported_lambda_max,
+    trajectory_metrics,
+    valid_prediction_time,
+    worst_values,
+)
 
 EVAL_PROTOCOL_VERSION = "3"
-PE_STEPS = 20  # PE(n) of metric spec v1
+RUN_METRICS = ("d_stsp", "d_h", "valid_time")  # scored per free run; the record keeps their mean
 _REASON_CHARS = 300
 # What model code may raise, recorded as the run's failure: sys.exit() or a KeyboardInterrupt in
 # model code must not end the harness (the user's Ctrl-C never reaches model code as one).
@@ -50,18 +72,19 @@ class EvalSettings:
     """Lengths of the protocol.
 
     ``n_test``: the test series is the first ``n_test`` points of the test split (``None``: all
-    of it; the short suites use less). ``n_gen``: generated steps, transient included (``None``:
-    ``transient`` plus the test length).
+    of it; the short suites use less). ``n_gen``: generated steps per run, transient included
+    (``None``: ``transient`` plus the test length). ``runs``: free runs per model (K).
     """
 
     n_test: int | None = None
     n_gen: int | None = None
     transient: int = 1000
+    runs: int = 8
     lyapunov_inits: int = 8
     lyapunov_steps: int = 2000
 
     def __post_init__(self) -> None:
-        minimum = {"n_test": PE_STEPS + 1, "n_gen": self.transient + 2, "transient": 0,
+        minimum = {"n_test": PE_STEPS + 1, "n_gen": self.transient + 2, "transient": 0, "runs": 1,
                    "lyapunov_inits": 1, "lyapunov_steps": 1}  # fmt: skip
         for key, low in minimum.items():
             value = getattr(self, key)
@@ -75,6 +98,15 @@ class EvalSettings:
 
     def generated_length(self, n_test: int) -> int:
         return self.n_gen if self.n_gen is not None else self.transient + n_test
+
+    def run_starts(self, n_test: int) -> np.ndarray:
+        """Test indices the free runs start from: ``k n_test // K`` for ``k < K``.
+
+        ``K = min(runs, n_test // 3)``: every run starts at least three test points before the
+        end, so that its valid time has at least two test points to be compared with.
+        """
+        k = min(self.runs, n_test // 3)
+        return np.arange(k) * n_test // k
 
 
 @dataclass(frozen=True)
@@ -115,13 +147,15 @@ def series_lambda_max(x: np.ndarray, dt: float) -> float:
 
 @dataclass
 class Outcome:
-    """The scored run of one model: status, reason, metric values (spec v1 names) and artifacts."""
+    """The scored model: status, reason, metric values (record keys), artifacts, evaluation
+    info, and ``runs``: the per-run values of the metrics scored per free run."""
 
     status: str
     reason: str | None
     metrics: dict[str, float | None]
     artifacts: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, list[float]] = field(default_factory=dict)
 
 
 def one_line(stage: str, err: BaseException) -> str:
@@ -131,40 +165,57 @@ def one_line(stage: str, err: BaseException) -> str:
     return message if len(message) <= _REASON_CHARS else message[: _REASON_CHARS - 3] + "..."
 
 
-def evaluate(model: Any, dataset: Any, settings: EvalSettings, ref: Reference) -> Outcome:
+def evaluate(
+    model: Any, dataset: Any, settings: EvalSettings, ref: Reference, *, training_failure: str | None = None
+) -> Outcome:
     """Score a trained ``model`` (latent or evaluable) on ``dataset`` by the protocol.
 
     Never raises for a problem in model code: that becomes a ``failed`` outcome with the stage
-    and the exception in ``reason`` and every metric computed so far kept.
+    and the exception in ``reason`` and every metric computed so far kept. ``training_failure``
+    says why training diverged (the model then holds its last finite parameters): the outcome
+    is ``diverged`` with worst values, whatever the model scores.
     """
-    from chaosbench.metrics import is_latent_model
-
     latent = is_latent_model(model)
-    outcome = Outcome("ok", None, {}, info={"lambda_gen_method": "jacobian" if latent else "timeseries"})
+    outcome = Outcome("ok", None, {})
     stage = "generate"
     try:
         test = settings.test_series(dataset.test)
-        gen = _generate(model, test[0], settings.generated_length(len(test)))
-        after = gen[settings.transient :]
-        outcome.artifacts = artifacts(after)
+        starts = settings.run_starts(len(test))
+        runs = _generate(model, test[starts], settings.generated_length(len(test)))
+        after = runs[settings.transient :]
+        outcome.artifacts = artifacts(after[:, 0])
         stage = "metrics"
-        outcome.metrics.update(_trajectory_metrics(test, gen, after, dataset.dt, ref.lambda_max))
+        standardise = statistics(dataset.train)
+        outcome.runs = run_metrics(test, runs, starts, settings.transient, dataset.dt, ref.lambda_max, standardise)
+        outcome.metrics.update({name: float(np.mean(values)) for name, values in outcome.runs.items()})
         stage = "prediction"
         outcome.metrics["pe20"] = _prediction_error(model, test, latent)
         stage = "lyapunov"
-        lyapunov, note = _lyapunov_metrics(model, latent, test, after, dataset.dt, settings, ref)
+        lyapunov, note = _lyapunov_metrics(model, latent, test, after[:, 0], dataset.dt, settings, ref, outcome.info)
         outcome.metrics.update(lyapunov)
     except MODEL_ERRORS as err:  # model code may raise anything; the run must still be recorded
-        return Outcome("failed", one_line(stage, err), outcome.metrics, outcome.artifacts, outcome.info)
-    bad = _first_nonfinite(gen)
-    if bad is not None:
-        outcome.status, outcome.reason = "diverged", f"generated series not finite from step {bad}"
-    else:
-        nonfinite = sorted(k for k, v in outcome.metrics.items() if v is None or not math.isfinite(v))
-        if nonfinite:
-            outcome.status = "diverged"
-            outcome.reason = f"not finite: {', '.join(nonfinite)}" + (f" ({note})" if note else "")
+        return Outcome("failed", one_line(stage, err), outcome.metrics, outcome.artifacts, outcome.info, outcome.runs)
+    reasons = [training_failure] if training_failure else []
+    bad_runs = _diverged_runs(test, runs)
+    if bad_runs:
+        reasons.append(bad_runs)
+    nonfinite = sorted(k for k, v in outcome.metrics.items() if v is None or not math.isfinite(v))
+    if nonfinite and not bad_runs:
+        reasons.append(f"not finite: {', '.join(nonfinite)}" + (f" ({note})" if note else ""))
+    if reasons:
+        _diverge(outcome, "; ".join(reasons), test, len(after), standardise)
     return outcome
+
+
+def _diverge(
+    outcome: Outcome, reason: str, test: np.ndarray, n_after: int, standardise: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Mark ``outcome`` diverged: every metric of the spec takes its worst value, any other one
+    (``lambda_max_gen``, a registered extension) none; the per-run values stay what each run
+    scored."""
+    outcome.status, outcome.reason = "diverged", reason
+    outcome.metrics = {name: None for name in outcome.metrics}  # a registered extension: no worst value
+    outcome.metrics.update(worst_values(test, n_after, standardise=standardise))
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -174,35 +225,51 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def _generate(model: Any, x0: np.ndarray, n: int) -> np.ndarray:
+    """The free runs from the batch of states ``x0`` ``(K, N)``: ``(n, K, N)``."""
     gen = _to_numpy(model.generate(x0, n))
-    if gen.shape != (n, len(x0)):
-        raise ChaosbenchError(f"generate(x0, {n}) returned shape {gen.shape}, expected {(n, len(x0))}")
+    if gen.shape != (n, *x0.shape):
+        raise ChaosbenchError(
+            f"generate(x0 of shape {x0.shape}, {n}) returned shape {gen.shape}, expected {(n, *x0.shape)}"
+        )
     return gen
 
 
-def _first_nonfinite(x: np.ndarray) -> int | None:
-    rows = ~np.isfinite(x).all(axis=1)
-    return int(np.argmax(rows)) if rows.any() else None
+def statistics(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-component mean and sd of the training split (the mixture D_stsp's standardisation)."""
+    x = np.asarray(train, dtype=np.float64)
+    return x.mean(axis=0), x.std(axis=0)
 
 
-def _trajectory_metrics(
-    test: np.ndarray, gen: np.ndarray, after: np.ndarray, dt: float, lambda_max: float
-) -> dict[str, float]:
-    from chaosbench.metrics import evaluate_trajectory, trajectory_metrics, valid_prediction_time
+def run_metrics(
+    test: np.ndarray, runs: np.ndarray, starts: np.ndarray, transient: int, dt: float, lambda_max: float,
+    standardise: tuple[np.ndarray, np.ndarray],
+) -> dict[str, list[float]]:  # fmt: skip
+    """D_stsp, D_H, the valid time and the registered trajectory metrics of every free run
+    (``runs``: ``(n_gen, K, N)``), by record key."""
+    scores: dict[str, list[float]] = {name: [] for name in RUN_METRICS}
+    d_stsp = StateSpaceDivergence(test, standardise=standardise)  # the true side once for all runs
+    for k, start in enumerate(starts):
+        after = runs[transient:, k]
+        scores["d_stsp"].append(d_stsp(after))
+        scores["d_h"].append(power_spectrum_distance(test, after))
+        # the forecast steps t >= 1 (the transient is part of them), aligned with the test series
+        scores["valid_time"].append(valid_prediction_time(test[start + 1 :], runs[1:, k], dt, lambda_max))
+        for name, value in trajectory_metrics(test, after).items():  # registered extensions
+            scores.setdefault(name, []).append(value)
+    return scores
 
-    scores = evaluate_trajectory(test, after, dt=dt, lambda_max=lambda_max)
-    return {
-        **trajectory_metrics(test, after),  # the registered extensions (on="trajectory")
-        "d_stsp": scores["d_stsp"],
-        "d_h": scores["d_h"],
-        # the forecast steps t >= 1, aligned with the test series (the transient is part of them)
-        "valid_time": valid_prediction_time(test[1:], gen[1:], dt, lambda_max),
-    }
+
+def _diverged_runs(test: np.ndarray, runs: np.ndarray) -> str | None:
+    """Which free runs diverged (``chaosbench.metrics.first_divergence``), as a reason; else None."""
+    rows = [first_divergence(test, runs[:, k]) for k in range(runs.shape[1])]
+    bad = [(row, k) for k, row in enumerate(rows) if row is not None]
+    if not bad:
+        return None
+    row, k = min(bad)
+    return f"{len(bad)} of {len(rows)} free runs diverged (run {k} from step {row})"
 
 
 def _prediction_error(model: Any, test: np.ndarray, latent: bool) -> float:
-    from chaosbench.metrics import prediction_error
-
     if latent:
         return prediction_error(model, test, PE_STEPS)
 
@@ -213,26 +280,51 @@ def _prediction_error(model: Any, test: np.ndarray, latent: bool) -> float:
 
 
 def _lyapunov_metrics(
-    model: Any, latent: bool, test: np.ndarray, after: np.ndarray, dt: float,
-    settings: EvalSettings, ref: Reference,
+    model: Any, latent: bool, test: np.ndarray, run: np.ndarray, dt: float, settings: EvalSettings,
+    ref: Reference, info: dict[str, Any],
 ) -> tuple[dict[str, float | None], str | None]:  # fmt: skip
-    """The Lyapunov metrics, and why ``lambda_max_gen`` is missing when the estimator gave none."""
-    from chaosbench.metrics import lyapunov_error, lyapunov_sign_agreement
+    """The Lyapunov metrics, and why ``lambda_max_gen`` is missing when the estimator gave none.
 
+    Records in ``info`` which way ``lambda_max_gen`` was found (``lambda_gen_method``) and, for
+    the bias-matched estimate, the test series' own estimate (``lambda_max_test_estimate``).
+    """
     note = None
-    if latent:
-        spectrum = model_spectrum(model, test, len(ref.spectrum), settings) / dt
+    target = model if latent else _tangent_map(model)
+    if target is not None:
+        info["lambda_gen_method"] = "jacobian"
+        spectrum = model_spectrum(target, test, len(ref.spectrum), settings) / dt
+        lambda_true = ref.lambda_max
     else:
-        spectrum, note = _series_exponent(after, dt)
+        info["lambda_gen_method"] = "timeseries"
+        lambda_true = info["lambda_max_test_estimate"] = bias_matched_reference(test, dt)
+        spectrum, note = _series_exponent(run, dt)
     lam = float(spectrum[0]) if spectrum.size else math.nan
     n = min(len(ref.spectrum), len(spectrum))
-    agree = lyapunov_sign_agreement(ref.spectrum[:n], spectrum[:n]) if n and math.isfinite(lam) else False
+    agree = lyapunov_sign_agreement(ref.spectrum[:n], spectrum[:n]) if n else False
     metrics = {
-        "lambda_max_gen": lam if math.isfinite(lam) else None,
-        "lambda_max_error": lyapunov_error(ref.lambda_max, lam),
+        "lambda_max_gen": reported_lambda_max(lam),
+        "lambda_max_error": lyapunov_error(lambda_true, lam),
         "spectrum_sign_agreement": float(agree),
     }
     return metrics, note
+
+
+def _tangent_map(model: Any) -> Any:
+    """An evaluable model's map with a Jacobian (``tangent_map()``), None if it has none."""
+    make = getattr(model, "tangent_map", None)
+    return make() if callable(make) else None
+
+
+_TEST_LAMBDA: dict[tuple[str, float], float] = {}
+
+
+def bias_matched_reference(test: np.ndarray, dt: float) -> float:
+    """The time-series estimate of the test series, the bias-matched reference of a model
+    without Jacobians; computed once per series and process (it takes seconds)."""
+    key = (hashlib.sha256(np.ascontiguousarray(test).tobytes()).hexdigest(), float(dt))
+    if key not in _TEST_LAMBDA:
+        _TEST_LAMBDA[key] = series_lambda_max(test, dt)
+    return _TEST_LAMBDA[key]
 
 
 def _series_exponent(x: np.ndarray, dt: float) -> tuple[np.ndarray, str | None]:
@@ -246,8 +338,9 @@ def _series_exponent(x: np.ndarray, dt: float) -> tuple[np.ndarray, str | None]:
         return np.array([np.nan]), first_line(err)
 
 
-def model_spectrum(model: torch.nn.Module, test: np.ndarray, n_exponents: int, settings: EvalSettings) -> np.ndarray:
-    """The leading ``n_exponents`` Lyapunov exponents of a latent model, per step, decreasing.
+def model_spectrum(model: Any, test: np.ndarray, n_exponents: int, settings: EvalSettings) -> np.ndarray:
+    """The leading ``n_exponents`` Lyapunov exponents of a latent model or a ``TangentMap``, per
+    step, decreasing.
 
     The QR method from ``lyapunov_inits`` states ``encode``-d from test points spread evenly over
     the series, ``transient`` steps discarded, then ``lyapunov_steps`` steps; mean over the
@@ -256,9 +349,10 @@ def model_spectrum(model: torch.nn.Module, test: np.ndarray, n_exponents: int, s
     from chaosbench.lyapunov import spectrum
 
     starts = test[np.linspace(0, len(test) - 1, settings.lyapunov_inits).astype(int)]
-    param = next(model.parameters())
+    param = next(model.parameters()) if isinstance(model, torch.nn.Module) else None
+    dtype, device = (param.dtype, param.device) if param is not None else (model.dtype, torch.device("cpu"))
     with torch.no_grad():
-        z0 = model.encode(torch.as_tensor(starts, dtype=param.dtype, device=param.device))
+        z0 = model.encode(torch.as_tensor(starts, dtype=dtype, device=device))
     k = min(n_exponents, z0.shape[-1])
     result = spectrum(model, x0=z0, k=k, n_steps=settings.lyapunov_steps, transient=settings.transient)
     return np.asarray(result.exponents, dtype=np.float64)

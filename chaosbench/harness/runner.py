@@ -321,7 +321,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
     order of ``unit.record_keys()``.
 
     A seed whose training raised is ``failed``; one whose training diverged is ``diverged``
-    (unless its evaluation failed), with both reasons.
+    (unless its evaluation failed), with both reasons and worst values (``evaluate``).
     """
     from chaosbench.data import DATASET_VERSION
     from chaosbench.metrics import METRIC_SPEC_VERSION
@@ -332,10 +332,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
         if run.model is None:
             outcome = Outcome("failed", run.failure, {})
         else:
-            outcome = evaluate(run.model, dataset, unit.evaluation, ref)
-            if run.failure is not None and outcome.status != "failed":  # training diverged
-                reasons = [run.failure] + ([outcome.reason] if outcome.reason else [])
-                outcome.status, outcome.reason = "diverged", "; ".join(reasons)
+            outcome = evaluate(run.model, dataset, unit.evaluation, ref, training_failure=run.failure)
         config = _config(unit, suite, dataset, ref, run, key, outcome)
         budget = key.budget or unit.budget
         records.append(RunRecord.create(
@@ -351,6 +348,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
             dataset_sha256=dataset.sha256,
             config=config,
             artifacts=outcome.artifacts,
+            metrics_runs=outcome.runs,
         ))  # fmt: skip
     return records
 

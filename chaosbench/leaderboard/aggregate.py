@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.records import METRICS, RunRecord
+from chaosbench.metrics import directions
+from chaosbench.records import RunRecord
 
 GROUP = ["dataset", "model", "regime"]
 RUNG = [*GROUP, "budget"]
@@ -62,12 +63,12 @@ BOOTSTRAP_SEED = 0
 CI_LEVEL = 0.95
 
 
-def _scored(record: RunRecord, metric: str) -> float:
+def _scored(record: RunRecord, metric: str, better: str | None) -> float:
     if record.status == "failed":
         return np.nan
     value = record.metrics.get(metric)
     if value is None:
-        return _WORST[METRICS[metric]] if record.status == "diverged" else np.nan
+        return _WORST[better] if record.status == "diverged" else np.nan
     return float(value)
 
 
@@ -83,6 +84,7 @@ def _evaluable(record: RunRecord) -> bool:
 
 def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """One row per run: key, budget, status, versions and the scored value of every metric."""
+    metrics = directions()
     rows = [
         {
             **{"dataset": r.key.dataset, "model": r.key.model, "regime": r.key.regime, "seed": r.key.seed},
@@ -91,13 +93,13 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "status": r.status,
             "wall_time_s": r.wall_time_s,
             **{column: version(r) for column, version in VERSION_COLUMNS.items()},
-            **{metric: _scored(r, metric) for metric in METRICS},
+            **{metric: _scored(r, metric, better) for metric, better in metrics.items()},
         }
         for r in records
     ]
     columns = ["dataset", "model", "regime", "seed", "budget", "evaluable", "status", "wall_time_s",
-               *VERSION_COLUMNS, *METRICS]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns).astype({metric: float for metric in METRICS})
+               *VERSION_COLUMNS, *metrics]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).astype({metric: float for metric in metrics})
 
 
 def _ranks(table: pd.DataFrame) -> pd.Series:
@@ -173,18 +175,19 @@ def statistics(runs: pd.DataFrame) -> pd.DataFrame:
         table[f"n_{status}"] = counts[status]
     scored = table["n_ok"] + table["n_diverged"]
     table["divergence_rate"] = (table["n_diverged"] / scored).where(scored > 0)
-    medians = groups[list(METRICS)].median()
-    deviation = (runs[list(METRICS)] - groups[list(METRICS)].transform("median")).abs()
+    metrics = list(directions())
+    medians = groups[metrics].median()
+    deviation = (runs[metrics] - groups[metrics].transform("median")).abs()
     mads = deviation.groupby([runs[c] for c in RUNG]).median().where(np.isfinite(medians))
-    means, stds = groups[list(METRICS)].mean(), groups[list(METRICS)].std(ddof=1)
-    for metric in METRICS:
+    means, stds = groups[metrics].mean(), groups[metrics].std(ddof=1)
+    for metric in metrics:
         table[f"{metric}_median"] = medians[metric]
         table[f"{metric}_mad"] = mads[metric]
         table[f"{metric}_mean"] = means[metric]
         table[f"{metric}_std"] = stds[metric]
-    finite = runs[list(METRICS)].where(np.isfinite(runs[list(METRICS)]))
+    finite = runs[metrics].where(np.isfinite(runs[metrics]))
     finite_medians = finite.groupby([runs[c] for c in RUNG]).median()
-    for metric in METRICS:
+    for metric in metrics:
         table[f"{metric}_finite_median"] = finite_medians[metric]
     intervals = groups["d_stsp"].apply(lambda v: bootstrap_median_ci(v.to_numpy(dtype=float)))
     table["d_stsp_ci_low"] = [low for low, _ in intervals]

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from chaosbench.records import RunRecord
 from chaosbench.leaderboard.aggregate import runs_frame
+from chaosbench.metrics import METRICS
 
 
 def representatives(records: Sequence[RunRecord], rows: pd.DataFrame) -> dict[str, RunRecord]:
@@ -165,8 +166,9 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
     ax.annotate("not finite", (len(regimes) - 0.5, ceiling), fontsize=7, color="0.4", ha="right", va="bottom")
     ax.set_xticks(range(len(regimes)), regimes)
     ax.set_xlim(-0.5, len(regimes) - 0.5)
-    ax.set_ylabel("D_stsp (lower is better)", fontsize=8)
-    ax.set_title("D_stsp by regime (x: diverged run, bar: median)", fontsize=9)
+    label = METRICS.meta("d_stsp")["label"]
+    ax.set_ylabel(f"{label} (lower is better)", fontsize=8)
+    ax.set_title(f"{label} by regime (x: diverged run, bar: median)", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
@@ -181,7 +183,7 @@ def dataset_figures(
     figures = [
         ("Attractor: data vs. model", attractors(reps, colors, reference)),
         ("Power spectra", spectra(reps, colors, reference)),
-        ("D_stsp by regime", d_stsp_by_regime(records, colors)),
+        (f"{METRICS.meta('d_stsp')['label']} by regime", d_stsp_by_regime(records, colors)),
     ]
     return [(caption, png) for caption, png in figures if png is not None]
 

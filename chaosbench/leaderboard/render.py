@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from chaosbench.leaderboard.aggregate import VERSION_COLUMNS
+from chaosbench.metrics import METRICS, scored
 
 NO_VALUE = "\u2013"  # en dash: the cell has no value
 RULES = (
@@ -73,6 +74,26 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+RANKED_BY = "d_stsp"  # the metric whose interval and floor band the table shows
+FINITE_SHOWN = ("d_stsp", "d_h")  # metrics whose finite-runs median has a column of its own
+
+
+def _metric_column(name: str, title: str = "", latex: str = "", field: str = "", kind: str = "spread") -> Column:
+    """A column of metric ``name`` titled by its registry label (and LaTeX label) plus a suffix."""
+    meta = METRICS.meta(name)
+    return Column(meta["label"] + title, meta.get("latex", meta["label"]) + latex, field or name, kind)
+
+
+def _metric_columns(name: str) -> list[Column]:
+    columns = [_metric_column(name)]
+    if name == RANKED_BY:
+        columns += [_metric_column(name, " 95% CI", r" 95\% CI", f"{name}_ci", "interval"),
+                    Column("At floor", "Floor", "at_floor", "flag")]  # fmt: skip
+    if name in FINITE_SHOWN:
+        columns.append(_metric_column(name, " finite", " fin.", f"{name}_finite_median", "value"))
+    return columns
+
+
 COLUMNS = (
     Column("Rank", "Rank", "rank", "int"),
     Column("Group", "Group", "rank_group", "int"),
@@ -80,15 +101,7 @@ COLUMNS = (
     Column("Regime", "Regime", "regime", "text"),
     Column("Seeds", "Seeds", "n_seeds", "int"),
     Column("Diverged", "Div.", "divergence_rate", "rate"),
-    Column("D_stsp", r"$D_{\mathrm{stsp}}$", "d_stsp", "spread"),
-    Column("D_stsp 95% CI", r"$D_{\mathrm{stsp}}$ 95\% CI", "d_stsp_ci", "interval"),
-    Column("At floor", "Floor", "at_floor", "flag"),
-    Column("D_stsp finite", r"$D_{\mathrm{stsp}}$ fin.", "d_stsp_finite_median", "value"),
-    Column("D_H", r"$D_H$", "d_h", "spread"),
-    Column("D_H finite", r"$D_H$ fin.", "d_h_finite_median", "value"),
-    Column("λmax error", r"$\lambda_{\max}$ err.", "lambda_max_error", "spread"),
-    Column("PE(20)", r"PE(20)", "pe20", "spread"),
-    Column("Valid time", "Valid time", "valid_time", "spread"),
+    *(column for name in scored() if "on" not in METRICS.meta(name) for column in _metric_columns(name)),
     Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "gain"),
 )
 # The summary table: one row per dataset, so the dataset takes the place of the rank and group.

@@ -7,10 +7,12 @@
   the integrator the datasets use and the sum of the exponents equals the orbit average of
   ``log |det|`` of that map (the divergence of the field, to the integrator's accuracy).
 - **Map**: ``x' = step(x)``, ``Q' = J(x) Q`` with the system's analytic Jacobian.
-- **Latent model** (a ``torch.nn.Module`` with ``step(z)``): its analytic ``jacobian(z)`` if it
-  has one, else ``torch.func``: forward-mode ``jvp`` vmapped over the k columns of ``Q`` (cost
-  grows with k, so the leading exponent alone is cheap), or ``jacrev`` when an operation of the
-  model has no forward-mode derivative. An LSTM's state is its flat ``(h, c)`` vector of length
+- **Latent model** (a ``torch.nn.Module`` with ``step(z)``, or any object with ``step`` and a
+  ``dtype``): its ``tangent(z, q) -> (step(z), J(z) q)`` if it has one (for wide states whose
+  Jacobian is cheap to apply but costly to form), else its analytic ``jacobian(z)``, else
+  ``torch.func``: forward-mode ``jvp`` vmapped over the k columns of ``Q`` (cost grows with k,
+  so the leading exponent alone is cheap), or ``jacrev`` when an operation of the model has no
+  forward-mode derivative. An LSTM's state is its flat ``(h, c)`` vector of length
   ``M = 2H``, so it has ``2H`` exponents.
 """
 
@@ -125,15 +127,18 @@ def _map_step(system: System) -> Step:
 
 def _model_target(model: Any, jacobian: JacobianMode, device: str | torch.device | None) -> Target:
     params = [p for p in _parameters(model) if p.is_floating_point()]
-    dtype = params[0].dtype if params else torch.get_default_dtype()
+    dtype = params[0].dtype if params else getattr(model, "dtype", torch.get_default_dtype())
     model_device = params[0].device if params else None
     if device is not None and model_device is not None and torch.device(device) != model_device:
         raise ChaosbenchError(f"the model lives on {model_device}, not on the requested device {device}")
-    has_jacobian = callable(getattr(model, "jacobian", None))
+    tangent = getattr(model, "tangent", None)
+    has_jacobian = callable(getattr(model, "jacobian", None)) or callable(tangent)
     if jacobian == "analytic" and not has_jacobian:
         raise ChaosbenchError(f"{type(model).__name__} has no jacobian(z) method; use jacobian='auto'")
     candidates: list[tuple[str, Step]] = []
-    if has_jacobian and jacobian != "autograd":
+    if callable(tangent) and jacobian != "autograd":  # (z, q) -> (step(z), J(z) q), J never formed
+        candidates.append(("analytic", tangent))
+    elif has_jacobian and jacobian != "autograd":
         candidates.append(("analytic", _analytic_model_step(model)))
     if jacobian != "analytic":
         candidates += [("jvp", _jvp_model_step(model)), ("jacrev", _jacrev_model_step(model))]

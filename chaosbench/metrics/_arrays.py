@@ -2,28 +2,38 @@
 
 Every metric takes ``(T, N)`` numpy arrays or torch tensors (any device) and computes in
 float64 numpy. The true data must be clean (finite, no constant component); generated data may
-be anything finite or not, and non-finite generated data is scored by each metric's documented
-worst value rather than raising.
+be anything, and a *diverged* generated series (see :func:`first_divergence`) is scored by each
+metric's documented worst value rather than raising.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 
 from chaosbench.errors import ChaosbenchError
 
 ArrayLike = Any  # np.ndarray | torch.Tensor | nested sequence
 
 BOX_MARGIN = 0.1  # the true box extends min/max by this many standard deviations per dimension
+# A generated value farther than this many box widths outside the box means the run blew up: it
+# counts as diverged, like a non-finite one (its squares would overflow long before float64 does).
+DIVERGENCE_WIDTHS = 1e6
 _FEW_COMPONENTS = 8  # up to this N, time-axis reductions run on a component-major copy
+
+
+def torch_module() -> Any:
+    """``torch`` if it is already imported, else None: then no tensor or torch model can exist,
+    and the metrics never import torch themselves (reading records needs no torch)."""
+    return sys.modules.get("torch")
 
 
 def as_float64(x: ArrayLike, name: str) -> np.ndarray:
     """``x`` as a float64 numpy array (torch tensors are detached and moved to the CPU)."""
-    if isinstance(x, torch.Tensor):
+    torch = torch_module()
+    if torch is not None and isinstance(x, torch.Tensor):
         x = x.detach().cpu().to(torch.float64).numpy()
     try:
         return np.asarray(x, dtype=np.float64)
@@ -43,13 +53,6 @@ def as_trajectory(x: ArrayLike, name: str, min_points: int = 2) -> np.ndarray:
     return arr
 
 
-def is_finite_trajectory(x: ArrayLike) -> bool:
-    """True when every entry of ``x`` is finite (no NaN, no +-inf)."""
-    if isinstance(x, torch.Tensor):
-        return bool(torch.isfinite(x).all())
-    return bool(np.isfinite(as_float64(x, "x")).all())
-
-
 class Box(NamedTuple):
     """Per-dimension statistics of the true data and its box ``[min - 0.1 sd, max + 0.1 sd]``."""
 
@@ -64,19 +67,44 @@ class Pair(NamedTuple):
 
     true: np.ndarray
     gen: np.ndarray
-    gen_finite: bool
+    diverged: bool
     box: Box
 
 
 def true_and_generated(x_true: ArrayLike, x_gen: ArrayLike, min_points: int = 2) -> Pair:
-    """Validate a pair: 2-D, same N, enough points, clean true data; non-finite gen is allowed."""
+    """Validate a pair: 2-D, same N, enough points, clean true data; a diverged gen is allowed."""
     true = as_trajectory(x_true, "x_true", min_points)
+    box = true_box(true, "x_true")
+    gen, diverged = generated_against(x_gen, box, min_points)
+    return Pair(true, gen, diverged, box)
+
+
+def generated_against(x_gen: ArrayLike, box: Box, min_points: int = 2) -> tuple[np.ndarray, bool]:
+    """Validate generated data against the true data's box: 2-D, its N, enough points; and
+    whether it is diverged (allowed)."""
     gen = as_trajectory(x_gen, "x_gen", min_points)
-    if gen.shape[1] != true.shape[1]:
-        raise ChaosbenchError(
-            f"x_true has {true.shape[1]} dimensions but x_gen has {gen.shape[1]}"
-        )
-    return Pair(true, gen, bool(np.isfinite(gen).all()), true_box(true, "x_true"))
+    if gen.shape[1] != len(box.lo):
+        raise ChaosbenchError(f"x_true has {len(box.lo)} dimensions but x_gen has {gen.shape[1]}")
+    return gen, diverged_row(gen, box) is not None
+
+
+def first_divergence(x_true: ArrayLike, x_gen: ArrayLike) -> int | None:
+    """The first row of ``x_gen`` that is diverged against ``x_true``'s box, None if there is none.
+
+    A row is diverged when it holds a non-finite value or one more than ``DIVERGENCE_WIDTHS``
+    box widths outside the box; a run with such a row is scored as diverged by every metric.
+    """
+    pair = true_and_generated(x_true, x_gen)
+    return diverged_row(pair.gen, pair.box)
+
+
+def diverged_row(gen: np.ndarray, box: Box) -> int | None:
+    """The first diverged row of ``gen`` (see :func:`first_divergence`), None if there is none."""
+    reach = DIVERGENCE_WIDTHS * (box.hi - box.lo)
+    with np.errstate(invalid="ignore"):  # NaN compares False: diverged
+        inside = (gen >= box.lo - reach) & (gen <= box.hi + reach)
+    rows = ~inside.all(axis=1)
+    return int(np.argmax(rows)) if rows.any() else None
 
 
 def true_box(x: np.ndarray, name: str) -> Box:

@@ -1,8 +1,9 @@
 """PE(n): mean squared error of n-step-ahead forecasts started from every test point.
 
 Forecasts are clipped to the true box (``_arrays.true_box``) before the error is taken, so the
-score is bounded; any non-finite forecast makes the run diverged and scores the bound itself,
-``mean_d (hi_d - lo_d)^2``, the largest error a clipped forecast can have.
+score is bounded; any diverged forecast (non-finite, or beyond ``_arrays.DIVERGENCE_WIDTHS`` box
+widths) scores the bound itself, ``mean_d (hi_d - lo_d)^2``, the largest error a clipped
+forecast can have.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.metrics._arrays import ArrayLike, Box, as_float64, as_trajectory, true_box
+from chaosbench.metrics._arrays import ArrayLike, Box, as_float64, as_trajectory, diverged_row, torch_module, true_box
 
 Predictor = Callable[[np.ndarray, int], ArrayLike]  # (x0 batch (B, N), n) -> x_n batch (B, N)
 LATENT_METHODS = ("encode", "step", "observe")
+PE_STEPS = 20  # the n of the scored PE(n), record key "pe20"
 
 
-def prediction_error(model: Any, x: ArrayLike, n: int = 20, *, chunk_size: int = 4096) -> float:
+def prediction_error(model: Any, x: ArrayLike, n: int = PE_STEPS, *, chunk_size: int = 4096) -> float:
     """PE(n) on test data ``x`` (T, N) for a latent model or a ``predict(x0, n)`` callable.
 
     A latent model (``encode``, ``step``, ``observe``) is run under ``torch.no_grad`` in its own
@@ -45,7 +46,7 @@ def prediction_error(model: Any, x: ArrayLike, n: int = 20, *, chunk_size: int =
     return _clipped_mse(data, box, forecasts, n)
 
 
-def prediction_error_from_forecasts(x: ArrayLike, forecasts: ArrayLike, n: int = 20) -> float:
+def prediction_error_from_forecasts(x: ArrayLike, forecasts: ArrayLike, n: int = PE_STEPS) -> float:
     """PE(n) from precomputed forecasts (T - n, N): ``forecasts[s]`` predicts ``x[s + n]``."""
     data, box = _test_data(x, n)
     pred = as_float64(forecasts, "forecasts")
@@ -56,25 +57,28 @@ def prediction_error_from_forecasts(x: ArrayLike, forecasts: ArrayLike, n: int =
 
 
 def _clipped_mse(data: np.ndarray, box: Box, pred: np.ndarray, n: int) -> float:
-    if not np.isfinite(pred).all():
+    if diverged_row(pred, box) is not None:
         return float(np.mean((box.hi - box.lo) ** 2))
     return float(np.mean((np.clip(pred, box.lo, box.hi) - data[n:]) ** 2))
 
 
 def is_latent_model(model: Any) -> bool:
     """Whether ``model`` follows the latent contract: a torch module with encode/step/observe."""
-    return isinstance(model, torch.nn.Module) and all(
+    torch = torch_module()
+    return torch is not None and isinstance(model, torch.nn.Module) and all(
         callable(getattr(model, name, None)) for name in LATENT_METHODS
     )
 
 
-def latent_predictor(model: torch.nn.Module) -> Predictor:
+def latent_predictor(model: Any) -> Predictor:
     """``predict(x0, n)`` for a latent model: ``observe(step^n(encode(x0)))`` without gradients."""
+    import torch
+
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else torch.get_default_dtype()
     device = param.device if param is not None else torch.device("cpu")
 
-    def predict(x0: np.ndarray, n: int) -> torch.Tensor:
+    def predict(x0: np.ndarray, n: int) -> Any:
         with torch.no_grad():
             z = model.encode(torch.as_tensor(x0, dtype=dtype, device=device))
             for _ in range(n):

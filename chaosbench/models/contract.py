@@ -50,11 +50,34 @@ class EvaluableModel(Protocol):
     ``(B, N)``) and returns ``n_steps`` observations ``(n_steps, N)`` (or ``(n_steps, B, N)``) as a
     numpy array or torch tensor; row 0 is the model's reading of ``x0`` itself, row ``t`` lies
     ``t`` sampling steps later, as in a dataset's series.
+
+    Optionally, ``tangent_map()`` returns the fitted model as a map with a Jacobian
+    (:class:`TangentMap`); the harness then takes its Lyapunov exponents from that Jacobian
+    instead of estimating them from generated series.
     """
 
     def fit(self, train: np.ndarray, dt: float, budget: int | None, seed: int) -> Any: ...
 
     def generate(self, x0: Any, n_steps: int) -> Any: ...
+
+
+class TangentMap(Protocol):
+    """An evaluable model's sampling step as a map of a state ``z`` (``latent_dim`` units).
+
+    Tensors have a batch axis and the map's ``dtype`` (on the CPU): ``encode`` takes
+    observations ``(B, N)`` to the state ``generate`` starts from, ``step`` is the map that
+    ``generate`` iterates, and ``tangent(z, q)`` returns ``(step(z), J(z) q)`` for tangent bases
+    ``q`` ``(B, M, k)``, without forming ``J``. ``chaosbench.lyapunov.spectrum`` accepts it.
+    """
+
+    latent_dim: int
+    dtype: torch.dtype
+
+    def encode(self, x: Tensor) -> Tensor: ...
+
+    def step(self, z: Tensor) -> Tensor: ...
+
+    def tangent(self, z: Tensor, q: Tensor) -> tuple[Tensor, Tensor]: ...
 
 
 class LatentModel(nn.Module):

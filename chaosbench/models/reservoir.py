@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
+import torch
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
@@ -129,15 +130,37 @@ class ESN:
             b=rng.uniform(-self.bias_scale, self.bias_scale, n),
         )
 
-    def _update(self, s: np.ndarray, drive: np.ndarray, res: Reservoir) -> np.ndarray:
-        """One reservoir step for states ``(B, n)`` given the input drive ``W_in x + b``."""
-        new = np.tanh((res.W @ s.T).T + drive)
-        return (1 - self.leak) * s + self.leak * new
+    def _update(self, s: np.ndarray, drive: np.ndarray, res: Reservoir) -> tuple[np.ndarray, np.ndarray]:
+        """One reservoir step of component-major states ``(n, B)`` given the drive ``W_in x + b``:
+        the new states and the activation ``tanh(W s + drive)`` (for the Jacobian)."""
+        active = np.tanh(res.W @ s + drive)
+        return (1 - self.leak) * s + self.leak * active, active
 
     def _readout_features(self, x: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``[1, x, s~]`` where ``s~`` squares the even-numbered units."""
-        squared = np.concatenate([s[..., 0::2] ** 2, s[..., 1::2]], axis=-1)
-        return np.concatenate([np.ones((*x.shape[:-1], 1)), x, squared], axis=-1)
+        """``[1, x, s~]`` of component-major ``x`` ``(N, B)`` and ``s`` ``(n, B)``, where ``s~``
+        squares the even-numbered units: ``(1 + N + n, B)``."""
+        return np.concatenate([np.ones((1, x.shape[1])), x, s[0::2] ** 2, s[1::2]], axis=0)
+
+    def _advance(
+        self, x: np.ndarray, s: np.ndarray, res: Reservoir
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One closed-loop step of component-major ``(x, s)``: the readout ``x'`` is fed back as
+        the next input. Returns ``x'``, ``s'`` and the reservoir's activation."""
+        assert res.W_out is not None
+        x_next = res.W_out.T @ self._readout_features(x, s)
+        s_next, active = self._update(s, res.W_in @ x_next + res.b[:, None], res)
+        return x_next, s_next, active
+
+    def _encode(self, x: np.ndarray, res: Reservoir) -> np.ndarray:
+        """The reservoir state synchronised to observations ``x`` ``(B, N)``: ``(n, B)``."""
+        assert res.E is not None
+        return (quadratic_features(x) @ res.E).T
+
+    def _fitted(self, owner: str) -> Reservoir:
+        res = self.reservoir
+        if res is None or res.W_out is None or res.E is None:
+            raise ChaosbenchError(f"{owner}: call fit(train, dt, budget, seed) first")
+        return res
 
     def fit(self, train: Any, dt: float, budget: int | None, seed: int) -> dict[str, float]:
         """Drive the reservoir with ``train`` and solve for the readout and encoder."""
@@ -156,19 +179,19 @@ class ESN:
         n_enc = quadratic_features(x[:1]).shape[-1]
         gram, cross = np.zeros((n_feat, n_feat)), np.zeros((n_feat, self.obs_dim))
         enc_gram, enc_cross = np.zeros((n_enc, n_enc)), np.zeros((n_enc, self.n_units))
-        s = np.zeros((1, self.n_units))
+        s = np.zeros((self.n_units, 1))
         for start in range(0, len(x) - 1, _CHUNK):
             xs = x[start : min(start + _CHUNK, len(x) - 1)]
             drive = xs @ res.W_in.T + res.b
             states = np.empty((len(xs), self.n_units))
             for t in range(len(xs)):
-                s = self._update(s, drive[t], res)
-                states[t] = s[0]
+                s, _ = self._update(s, drive[t, :, None], res)
+                states[t] = s[:, 0]
             keep = max(0, self.washout - start)
             xs, states = xs[keep:], states[keep:]
             if len(xs) == 0:
                 continue
-            feats = self._readout_features(xs, states)
+            feats = self._readout_features(xs.T, states.T).T
             gram += feats.T @ feats
             cross += feats.T @ x[start + keep + 1 : start + keep + 1 + len(xs)]
             enc = quadratic_features(xs)
@@ -184,20 +207,74 @@ class ESN:
 
         Row 0 is ``x0``; the reservoir starts from the encoded state ``E [1, x0, x0 x0]``.
         """
-        res = self.reservoir
-        if res is None or res.W_out is None or res.E is None:
-            raise ChaosbenchError("ESN.generate: call fit(train, dt, budget, seed) first")
+        res = self._fitted("ESN.generate")
         x = as_start(x0, self.obs_dim, n_steps, "ESN.generate")
         batch = np.atleast_2d(x)
-        s = quadratic_features(batch) @ res.E
+        state, s = batch.T, self._encode(batch, res)
         out = np.empty((n_steps, *batch.shape))
         out[0] = batch
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(1, n_steps):
-                nxt = self._readout_features(out[t - 1], s) @ res.W_out
-                out[t] = nxt
-                s = self._update(s, nxt @ res.W_in.T + res.b, res)
+                state, s, _ = self._advance(state, s, res)
+                out[t] = state.T
         return out if x.ndim == 2 else out[:, 0]
+
+    def tangent_map(self) -> ClosedLoop:
+        """The fitted network as a map with an analytic Jacobian (for its Lyapunov spectrum)."""
+        return ClosedLoop(self, self._fitted("ESN.tangent_map"))
+
+
+class ClosedLoop:
+    """A fitted ESN as a map of its state ``z = [x, s]`` (observation, reservoir units).
+
+    One step is :meth:`ESN._advance`: ``x' = W_out [1, x, s~]``, then ``s' = (1 - leak) s +
+    leak a`` with ``a = tanh(W s + W_in x' + b)``. Its Jacobian, applied to tangent vectors
+    ``(dx, ds)`` by :meth:`tangent` without forming the ``(N + n)^2`` matrix, is
+    ``dx' = W_out^T [0, dx, 2 s_even ds_even, ds_odd]`` and
+    ``ds' = (1 - leak) ds + leak (1 - a^2) (W ds + W_in dx')``. Tensors are float64 on the CPU.
+    """
+
+    dtype = torch.float64
+
+    def __init__(self, esn: ESN, res: Reservoir) -> None:
+        self.esn, self.res = esn, res
+        self.latent_dim = esn.obs_dim + esn.n_units
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``[x, s]`` with the reservoir synchronised to ``x`` ``(B, N)``."""
+        obs = x.detach().cpu().to(torch.float64).numpy()
+        return torch.from_numpy(np.concatenate([obs, self.esn._encode(obs, self.res).T], axis=1))
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        x, s = self._split(z)
+        x_next, s_next, _ = self.esn._advance(x, s, self.res)
+        return _rows(x_next, s_next)
+
+    def tangent(self, z: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(step(z), J(z) q)`` for states ``(B, M)`` and tangent bases ``(B, M, k)``."""
+        n_obs, res, leak = self.esn.obs_dim, self.res, self.esn.leak
+        assert res.W_out is not None
+        x, s = self._split(z)
+        x_next, s_next, active = self.esn._advance(x, s, res)
+        batch, _, k = q.shape
+        dq = np.ascontiguousarray(q.detach().cpu().to(torch.float64).numpy().transpose(1, 0, 2))
+        dx, ds = dq[:n_obs], dq[n_obs:]  # component-major (N, B, k) and (n, B, k)
+        dfeat = np.concatenate([dx, 2.0 * s[0::2, :, None] * ds[0::2], ds[1::2]], axis=0)
+        dx_next = (res.W_out[1:].T @ dfeat.reshape(len(dfeat), -1)).reshape(n_obs, batch, k)
+        spread = res.W @ ds.reshape(len(ds), -1) + res.W_in @ dx_next.reshape(n_obs, -1)
+        ds_next = (1 - leak) * ds + leak * (1.0 - active**2)[:, :, None] * spread.reshape(ds.shape)
+        dq_next = np.concatenate([dx_next, ds_next], axis=0).transpose(1, 0, 2)
+        return _rows(x_next, s_next), torch.from_numpy(np.ascontiguousarray(dq_next))
+
+    def _split(self, z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """States ``(B, N + n)`` as component-major ``x`` ``(N, B)`` and ``s`` ``(n, B)``."""
+        state = z.detach().cpu().to(torch.float64).numpy().T
+        return state[: self.esn.obs_dim], state[self.esn.obs_dim :]
+
+
+def _rows(x: np.ndarray, s: np.ndarray) -> torch.Tensor:
+    """Component-major ``x`` ``(N, B)`` and ``s`` ``(n, B)`` as the state rows ``(B, N + n)``."""
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate([x, s], axis=0).T))
 
 
 register("esn", ESN)

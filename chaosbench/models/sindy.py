@@ -5,6 +5,8 @@ series (finite-difference derivatives, sequentially thresholded least squares), 
 continuous-time SINDy. ``generate`` integrates it with fixed-step RK4 on the sampling grid
 (``substeps`` steps per ``dt``), vectorised over a batch of initial conditions; an identified
 model that blows up yields non-finite values, which the harness reports as ``diverged``.
+``tangent_map`` gives that RK4 map with its exact Jacobian (the variational equation of the
+polynomial field, integrated by the same RK4 steps) for the Lyapunov spectrum.
 
 ``budget`` is ignored (one sparse regression) and so is ``seed``: the fit is deterministic.
 With a ``tune`` grid, ``fit`` first chooses the threshold (and ridge ``alpha``) per dataset on a
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import as_series, as_start, non_negative, positive_int
@@ -79,6 +82,7 @@ class SINDy:
         self._model: Any = None
         self._dt = 0.0
         self._powers = self._coef = np.empty(0)
+        self._jacobian_terms = (np.empty(0), np.empty(0))
 
     def fit(self, train: Any, dt: float, budget: int | None, seed: int) -> dict[str, float]:
         """Identify the vector field from ``train`` sampled every ``dt``."""
@@ -98,34 +102,115 @@ class SINDy:
         self._model, self._dt = model, float(dt)
         self._powers = np.asarray(model.feature_library.powers_)
         self._coef = np.asarray(model.coefficients(), dtype=np.float64)
+        self._jacobian_terms = jacobian_terms(self._powers, self._coef)
         return {"n_terms": float(np.count_nonzero(self._coef))}
 
     def equations(self) -> list[str]:
         """The identified right-hand sides, one string per observed component."""
-        if self._model is None:
-            raise ChaosbenchError("SINDy.equations: call fit(train, dt, budget, seed) first")
+        self._fitted("SINDy.equations")
         return list(self._model.equations())
 
     def _rhs(self, x: np.ndarray) -> np.ndarray:
         """The identified vector field ``Theta(x) Xi`` on a batch ``(B, N)``."""
-        monomials = np.prod(x[:, None, :] ** self._powers, axis=-1)
-        return monomials @ self._coef.T
+        return monomials(x, self._powers) @ self._coef.T
+
+    def _jacobian(self, x: np.ndarray) -> np.ndarray:
+        """``d Theta(x) Xi / dx`` on a batch ``(B, N)``: ``(B, N, N)``."""
+        powers, coef = self._jacobian_terms
+        return np.einsum("bf,fim->bim", monomials(x, powers), coef)
+
+    def _advance(self, state: Any) -> Any:
+        """One sampling step of the identified flow: ``substeps`` RK4 steps (numpy arrays)."""
+        h = self._dt / self.substeps
+        for _ in range(self.substeps):
+            state = rk4_step(self._rhs, state, h)
+        return state
+
+    def _fitted(self, owner: str) -> None:
+        if self._model is None:
+            raise ChaosbenchError(f"{owner}: call fit(train, dt, budget, seed) first")
 
     def generate(self, x0: Any, n_steps: int) -> np.ndarray:
         """Integrate from ``x0`` (``(N,)`` or ``(B, N)``): ``(n_steps, [B,] N)``, row 0 = x0."""
-        if self._model is None:
-            raise ChaosbenchError("SINDy.generate: call fit(train, dt, budget, seed) first")
+        self._fitted("SINDy.generate")
         x = as_start(x0, self.obs_dim, n_steps, "SINDy.generate")
         state = np.atleast_2d(x)
         out = np.empty((n_steps, *state.shape))
         out[0] = state
-        h = self._dt / self.substeps
         with np.errstate(over="ignore", invalid="ignore"):
             for t in range(1, n_steps):
-                for _ in range(self.substeps):
-                    state = rk4_step(self._rhs, state, h)
+                state = self._advance(state)
                 out[t] = state
         return out if x.ndim == 2 else out[:, 0]
+
+    def tangent_map(self) -> IdentifiedFlow:
+        """The sampling-step map ``generate`` iterates, with its Jacobian (for the spectrum)."""
+        self._fitted("SINDy.tangent_map")
+        return IdentifiedFlow(self)
+
+
+class IdentifiedFlow:
+    """The RK4 map of a fitted SINDy model on its state ``z = x`` (float64 tensors on the CPU).
+
+    :meth:`tangent` integrates the state together with the variational equation
+    ``dQ/dt = J(x) Q`` in one augmented RK4 step ``y = [x | Q]``, which for an explicit
+    Runge-Kutta method is exactly the Jacobian of the discrete map (as for the systems in
+    ``chaosbench.lyapunov.targets``).
+    """
+
+    dtype = torch.float64
+
+    def __init__(self, sindy: SINDy) -> None:
+        self.sindy = sindy
+        self.latent_dim = sindy.obs_dim
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach().cpu().to(torch.float64)
+
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.sindy._advance(z.detach().cpu().to(torch.float64).numpy()))
+
+    def tangent(self, z: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(step(z), J(z) q)`` for states ``(B, N)`` and tangent bases ``(B, N, k)``."""
+        sindy = self.sindy
+
+        def field(y: np.ndarray) -> np.ndarray:
+            x = y[..., 0]
+            out = sindy._jacobian(x) @ y
+            out[..., 0] = sindy._rhs(x)
+            return out
+
+        y = np.concatenate([z.detach().cpu().to(torch.float64).numpy()[..., None], q.detach().cpu().numpy()], axis=-1)
+        h = sindy._dt / sindy.substeps
+        for _ in range(sindy.substeps):
+            y = rk4_step(field, y, h)
+        return torch.from_numpy(np.ascontiguousarray(y[..., 0])), torch.from_numpy(np.ascontiguousarray(y[..., 1:]))
+
+
+def monomials(x: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """``prod_j x_j^powers[f, j]`` for a batch ``(B, N)`` and exponents ``(F, N)``: ``(B, F)``."""
+    return np.prod(x[:, None, :] ** powers, axis=-1)
+
+
+def jacobian_terms(powers: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Jacobian of the field ``Theta(x) Xi`` as a polynomial: exponents ``D`` ``(F', N)`` and
+    coefficients ``G`` ``(F', N, N)`` with ``J(x)[i, m] = sum_f prod_j x_j^D[f, j] G[f, i, m]``.
+
+    ``d/dx_m x^p = p_m x^(p - e_m)``: every library term with a nonzero coefficient contributes
+    to the monomial one degree lower in ``x_m``; only terms the fit kept are listed.
+    """
+    n = powers.shape[1]
+    terms: dict[tuple[int, ...], np.ndarray] = {}
+    for f, p in enumerate(powers):
+        if not coef[:, f].any():
+            continue
+        for m in np.flatnonzero(p):
+            lower = p.copy()
+            lower[m] -= 1
+            terms.setdefault(tuple(int(v) for v in lower), np.zeros((n, n)))[:, m] += p[m] * coef[:, f]
+    if not terms:
+        return np.zeros((0, n), dtype=int), np.zeros((0, n, n))
+    return np.array(list(terms), dtype=int), np.stack(list(terms.values()))
 
 
 register("sindy", SINDy)

@@ -15,10 +15,13 @@ ASCII, no NaN) of every other field, so an edited or truncated file is detected.
 integrity check against accidents and silent edits, not a signature: whoever rewrites a record
 can recompute its hash, which the repository history then shows.
 
-Metric values are finite numbers or ``null``. An ``ok`` record has every metric of spec v1 and
-all of them finite; a ``diverged`` record may carry ``null`` for a metric it could not score,
-which the leaderboard counts as the worst possible value; a ``failed`` record (crash, with a
-reason) may carry any subset and is never scored.
+Metric values are finite numbers or ``null``; the metric keys are those of the
+``chaosbench.metrics.METRICS`` registry. An ``ok`` record has every one of them and all of them
+finite; a ``diverged`` record may carry ``null`` for a metric it could not score, which the
+leaderboard counts as the worst possible value; a ``failed`` record (crash, with a reason) may
+carry any subset and is never scored. ``metrics_runs`` (optional; records of evaluation
+protocol v3 on) keeps, per metric scored on each free run, the list of the runs' values (finite
+numbers, or ``null`` where a registered metric gave none).
 
 Writes go to a temporary file in the target directory, are fsynced and then renamed over the
 target (``os.replace``), so a killed process leaves either the old file or the new one, plus at
@@ -36,7 +39,6 @@ import platform
 import re
 import secrets
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -48,45 +50,11 @@ import numpy as np
 
 from chaosbench import __version__
 from chaosbench.errors import ChaosbenchError, IntegrityError
+from chaosbench.metrics import directions
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "diverged", "failed")
-# Metric set of spec v1 and the direction in which a value is better ("min", "max", or None for
-# a value that is reported but not a score).
-SPEC_METRICS: dict[str, str | None] = {
-    "d_stsp": "min",
-    "d_h": "min",
-    "lambda_max_error": "min",
-    "lambda_max_gen": None,
-    "spectrum_sign_agreement": "max",
-    "pe20": "min",
-    "valid_time": "max",
-}
-
-
-class _MetricDirections(Mapping[str, "str | None"]):
-    """Record key -> better direction: spec v1's metrics, then every other metric registered in
-    ``chaosbench.metrics.METRICS``, read at each use so that a registration reaches the schema
-    and the tables. Nothing can be registered before ``chaosbench.metrics`` is imported, so it is
-    not imported here (it imports torch, which reading records must not need)."""
-
-    def _all(self) -> dict[str, str | None]:
-        registered = getattr(sys.modules.get("chaosbench.metrics"), "METRICS", None)
-        extensions = {} if registered is None else {n: registered.meta(n)["better"] for n in registered.names()}
-        return {**SPEC_METRICS, **extensions}
-
-    def __getitem__(self, name: str) -> str | None:
-        return self._all()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-METRICS: Mapping[str, str | None] = _MetricDirections()
-KNOWN_METRIC_SPECS = frozenset({"1"})
+MAX_RUNS = 1024  # per-run values a record may keep for one metric
 VERSION_FIELDS = ("chaosbench", "torch", "numpy", "python", "metric_spec", "dataset")
 # Artifacts are small arrays for plots: rows x dims for the trajectory, dims x bins for spectra.
 MAX_ARTIFACT_DIMS = 3
@@ -192,18 +160,33 @@ def config_sha256(settings: Mapping[str, Any]) -> str:
 
 def _check_metrics(status: str, metrics: Any) -> None:
     _check(isinstance(metrics, dict), "metrics must be an object")
-    unknown = sorted(set(metrics) - set(METRICS))
-    _check(not unknown, f"unknown metrics {unknown}; spec v1 defines {sorted(METRICS)}")
+    known = directions()
+    unknown = sorted(set(metrics) - set(known))
+    _check(not unknown, f"unknown metrics {unknown}; the registry defines {sorted(known)}")
     for name, value in metrics.items():
         _check(
             value is None or (_is_number(value) and math.isfinite(value)),
             f"metric {name} must be a finite number or null, got {value!r}",
         )
     if status == "ok":
-        missing = sorted(set(METRICS) - set(metrics))
+        missing = sorted(set(known) - set(metrics))
         _check(not missing, f"status ok but metrics {missing} are missing")
         nulls = sorted(name for name, value in metrics.items() if value is None)
         _check(not nulls, f"status ok but metrics {nulls} are null (a non-finite score is 'diverged')")
+
+
+def _check_metrics_runs(runs: Any) -> None:
+    _check(isinstance(runs, dict), "metrics_runs must be an object")
+    unknown = sorted(set(runs) - set(directions()))
+    _check(not unknown, f"unknown metrics {unknown} in metrics_runs")
+    lengths = {len(v) for v in runs.values() if isinstance(v, list)}
+    for name, values in runs.items():
+        _check(
+            isinstance(values, list) and 0 < len(values) <= MAX_RUNS
+            and all(v is None or (_is_number(v) and math.isfinite(v)) for v in values),
+            f"metrics_runs {name} must be a list of 1 to {MAX_RUNS} finite numbers or nulls",
+        )  # fmt: skip
+    _check(len(lengths) <= 1, "metrics_runs must hold the same number of runs for every metric")
 
 
 def _check_artifacts(artifacts: Any) -> None:
@@ -239,6 +222,7 @@ def _check_body(rec: RunRecord) -> None:
             isinstance(rec.reason, str) and rec.reason.strip() != "", f"status {rec.status} needs a reason"
         )
     _check_metrics(rec.status, rec.metrics)
+    _check_metrics_runs(rec.metrics_runs)
     budget = rec.budget
     _check(
         isinstance(budget, dict) and set(budget) == {"updates", "used"}
@@ -297,13 +281,18 @@ class RunRecord:
     created: str
     artifacts: dict[str, list[list[float | None]]] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
+    metrics_runs: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_body(self)
 
     def body(self) -> dict[str, Any]:
-        """Every field except the hash, as plain JSON values."""
-        return {**asdict(self), "key": self.key.as_dict()}
+        """Every field except the hash, as plain JSON values (no ``metrics_runs`` when empty, as
+        in records made before it existed)."""
+        body = {**asdict(self), "key": self.key.as_dict()}
+        if not body["metrics_runs"]:
+            del body["metrics_runs"]
+        return body
 
     @property
     def sha256(self) -> str:
@@ -322,8 +311,9 @@ class RunRecord:
             raise IntegrityError(f"not valid JSON ({err})") from None
         _check(isinstance(data, dict), "a record must be a JSON object")
         expected = set(_FIELDS) | {"record_sha256"}
-        _check(set(data) == expected, f"fields differ from schema: missing {sorted(expected - set(data))}, "
-               f"unexpected {sorted(set(data) - expected)}")  # fmt: skip
+        present = set(data) - {"metrics_runs"}  # optional
+        _check(present == expected, f"fields differ from schema: missing {sorted(expected - present)}, "
+               f"unexpected {sorted(present - expected)}")  # fmt: skip
         stored = data.pop("record_sha256")
         actual = hashlib.sha256(canonical_json(data).encode()).hexdigest()
         if stored != actual:
@@ -350,6 +340,7 @@ class RunRecord:
         config: Mapping[str, Any],
         reason: str | None = None,
         artifacts: Mapping[str, Any] | None = None,
+        metrics_runs: Mapping[str, Any] | None = None,
     ) -> RunRecord:
         """Build a record for a run that just finished, stamping versions, commit and time.
 
@@ -371,6 +362,7 @@ class RunRecord:
             config=json.loads(canonical_json(dict(config))),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             artifacts={name: _artifact(name, value) for name, value in (artifacts or {}).items()},
+            metrics_runs={name: [_finite_or_none(v) for v in values] for name, values in (metrics_runs or {}).items()},
         )
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from chaosbench.errors import ChaosbenchError
+from chaosbench.metrics import KNOWN_METRIC_SPECS
 from chaosbench.records import (
-    KNOWN_METRIC_SPECS,
     Problem,
     RecordKey,
     RecordStore,

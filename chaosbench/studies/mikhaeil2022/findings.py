@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from chaosbench.metrics import METRICS as METRIC_TABLE
+
 NEAR = 3.0
 FLAT = 1e-3  # STF medians spanning less than this fraction of the best: no optimum to locate
 CHAOS_TOL = 0.05
 GROWS = 10.0
 BOUNDED = 2.0
-METRICS = (("d_stsp", "D_stsp"), ("d_h", "D_H"))
+METRICS = tuple((key, METRIC_TABLE.meta(key)["label"]) for key in ("d_stsp", "d_h"))  # (key, label)
 
 
 def median(values: Sequence[float | None], missing: float = math.inf) -> float:
