@@ -69,7 +69,9 @@ def write_tables(
             truth.setdefault(dataset, series)
     cards = [card for card in (source.card() for source in sources) if card is not None]
     records = [record for group in found.values() for record in group]
-    return write_leaderboard(records, out, truth, cards=cards)
+    refs = stored_references(records, data_dir)
+    floors = {name: (r["floor"]["d_stsp"]["q05"], r["floor"]["d_stsp"]["q95"]) for name, r in refs.items()}
+    return write_leaderboard(records, out, truth, floors=floors, references=refs, cards=cards)
 
 
 def _sources(results: str | os.PathLike[str], submissions: Sequence[str | os.PathLike[str]]) -> list[Any]:
@@ -120,3 +122,18 @@ def tables_current(results: Path, out: Path) -> bool:
         return False
     newest = max((p.stat().st_mtime for p in results.rglob("*.json")), default=0.0)
     return newest <= min(p.stat().st_mtime for p in outputs)
+
+
+def stored_references(records: list[Any], data_dir: str | None) -> dict[str, dict[str, Any]]:
+    """The stored reference rows of each dataset whose records were scored at their test length,
+    protocol and metric spec (rows of other settings would mark the wrong entries at the floor)."""
+    from chaosbench.harness import references
+
+    out = {}
+    for name in sorted({r.key.dataset for r in records}):
+        refs = references.read(name, data_dir)
+        scored = {(r.config.get("evaluation", {}).get("n_test"), r.config.get("eval_protocol"), r.versions["metric_spec"])
+                  for r in records if r.key.dataset == name}  # fmt: skip
+        if refs is not None and scored == {(refs["n_test"], refs["eval_protocol"], refs["metric_spec"])}:
+            out[name] = refs
+    return out

@@ -29,6 +29,7 @@ def write_leaderboard(
     out_dir: str | os.PathLike[str],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
     floors: Mapping[str, tuple[float, float]] | None = None,
+    references: Mapping[str, Mapping[str, Any]] | None = None,
     cards: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Build every leaderboard file from validated ``records``; return their paths.
@@ -39,13 +40,14 @@ def write_leaderboard(
     (``trajectory_sample``, ``power_spectrum``); ``floors`` maps a dataset to its floor band of
     D_stsp ``(low, high)``, which marks the entries "at the floor". The tables and the page
     headline each entry's top rung; ``learning_curves.csv`` and the Markdown's sample-efficiency
-    section hold every rung of a budget ladder. ``cards`` are the model cards of submitted
+    section hold every rung of a budget ladder. ``references`` are the datasets' stored reference
+    rows (floor band, linear model, collapse, escape), shown unranked. ``cards`` are the model cards of submitted
     models, shown on the page.
     """
     records = list(records)
     if not records:
         raise ChaosbenchError("no run records to build a leaderboard from")
-    table, curves = aggregate(records, floors), learning_curves(records)
+    table, curves = aggregate(records, floors, references), learning_curves(records)
     texts = {
         "markdown": render.markdown(table, curves),
         "csv": render.csv(table),
