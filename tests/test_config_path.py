@@ -13,6 +13,7 @@ import pytest
 from chaosbench.cli import main
 from chaosbench.harness import suites
 from chaosbench.harness.runner import run_suite
+from chaosbench.metrics import METRIC_SPEC_VERSION
 from chaosbench.records import RecordKey, RecordStore
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chaosbench"
@@ -66,7 +67,7 @@ def test_records_carry_the_regime_yaml_and_follow_its_changes(tmp_path: Path, ba
         ({"training": {"batch_size": 4, "seq_len": 10}, "evaluation": {**SUITE["evaluation"], "n_test": 500}},
          "evaluation.n_test 500 (suite: 600); training.seq_len 10 (suite: 20)"),
         ({"budget": 2}, "budget 2 (suite: 3)"),
-        ({"spec": "0"}, "versions.metric_spec '0' (suite: '1')"),
+        ({"spec": "0"}, f"versions.metric_spec '0' (suite: '{METRIC_SPEC_VERSION}')"),
     ],
 )
 def test_records_of_other_settings_are_found_by_run_and_validate(
