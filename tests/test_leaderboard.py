@@ -179,7 +179,6 @@ def test_best_entry_per_dataset_heads_the_markdown_and_the_page() -> None:
 
 
 def test_page_has_sortable_tables_and_plots() -> None:
-    pytest.importorskip("matplotlib")
     table = aggregate(synthetic_records())
     page = html.page(table, synthetic_records(), reference())
     assert page.count('<table class="sortable">') == 1 + 2 and page.count("data:image/png;base64,") == 6
@@ -187,12 +186,49 @@ def test_page_has_sortable_tables_and_plots() -> None:
     assert 'data-sort="Infinity"' in page and "http" not in page.replace("http-equiv", "")
 
 
-def test_page_without_matplotlib_shows_tables_and_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "chaosbench.leaderboard.plots", raising=False)
-    page = html.page(aggregate(synthetic_records()), synthetic_records())
-    assert "<img" not in page and 'pip install "chaosbench[plots]"' in page
-    assert page.count('<table class="sortable">') == 1 + 2
+def test_page_defines_every_metric_column_and_links_the_definitions(tmp_path: Path) -> None:
+    page = html.page(aggregate(synthetic_records()), synthetic_records(), reference(), "../docs/metrics.md")
+    for column in render.COLUMNS[4:]:  # Diverged, D_stsp, D_H, λmax error, PE(20), Valid time, Forcing gain
+        assert f'title="{html.escape(column.help)}">{html.escape(column.title)}</th>' in page
+    units = {"D_stsp": "dimensionless", "D_H": "in [0, 1]", "λmax error": "dimensionless",
+             "PE(20)": "squared units of the z-scored data", "Valid time": "Lyapunov times"}  # fmt: skip
+    for column in render.COLUMNS:
+        assert units.get(column.title, "") in column.help
+    assert '<a href="../docs/metrics.md">docs/metrics.md</a>' in page
+    # the link a page gets from its folder: relative to docs/metrics.md of this checkout
+    out = tmp_path / "board"
+    out.mkdir()
+    assert (out / html.metrics_link(out)).resolve() == html.METRICS_DOC
+
+
+def test_plot_colours_are_fixed_per_page_and_never_the_data_grey(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.colors import to_rgb
+
+    from chaosbench.leaderboard import plots
+
+    colors = plots.model_colors([f"m{i}" for i in range(18)])
+    assert len(set(colors.values())) == 18
+    assert all(len(set(to_rgb(c))) > 1 for c in colors.values())  # no grey (r = g = b)
+    # a model only some datasets have does not shift the colours of the others
+    page_colors = plots.model_colors(["esn", "lstm", "plrnn"])
+    drawn: list[dict] = []
+    monkeypatch.setattr(plots, "attractors", lambda reps, colors, ref: drawn.append(dict(colors)))
+    records = [r for r in synthetic_records() if r.key.dataset == "henon"]
+    rows = aggregate(records)
+    plots.dataset_figures(records, rows, reference()["henon"], page_colors)
+    assert drawn == [page_colors] and page_colors["lstm"] != plots.model_colors(["lstm", "plrnn"])["lstm"]
+
+
+def test_d_stsp_legend_names_models_without_a_first_regime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESN and SINDy run only under regime ``none``, which is not the first regime in the plot."""
+    from chaosbench.leaderboard import plots
+
+    figures: list = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    records = synthetic_records() + [make("lorenz63", "esn", "none", s, 0.1) for s in range(3)]
+    assert plots.d_stsp_by_regime(records, plots.model_colors(["esn", "lstm", "plrnn"])) == b"png"
+    legend = figures[0].axes[0].get_legend()
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["esn", "lstm", "plrnn"]
 
 
 def test_write_leaderboard_files_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

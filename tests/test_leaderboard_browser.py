@@ -1,4 +1,5 @@
-"""The leaderboard page in a real headless Chromium: no console errors, sorting works, plots show.
+"""The leaderboard page in a real headless Chromium: no console errors, sorting works, plots show,
+metric headers carry their definitions, and the page fits a 1 280 px wide window.
 
 Chromium is driven through the DevTools protocol over a pipe (``--remote-debugging-pipe``:
 NUL-terminated JSON messages on file descriptors 3 and 4), so no extra Python package is
@@ -22,6 +23,7 @@ import pytest
 
 from chaosbench.records import RecordStore
 from chaosbench.leaderboard import write_leaderboard
+from chaosbench.leaderboard.render import COLUMNS
 
 fcntl = pytest.importorskip("fcntl", reason="the pipe set-up is POSIX only")
 
@@ -196,6 +198,16 @@ def test_page_loads_sorts_and_shows_plots(browser: Browser, tmp_path: Path) -> N
     assert {section for section, _, _ in images} == {"lorenz63", "henon"}
     assert all(natural > 100 and width > 100 for _, natural, width in images)
 
+    # Tooltips: every metric header of every table says what it measures, with its unit.
+    tips = browser.evaluate(
+        "Array.from(document.querySelectorAll('th'), h => [h.textContent, h.title])"
+    )
+    helps = {c.title: c.help for c in COLUMNS if c.help}
+    assert {title for title, tip in tips if tip} == set(helps)
+    assert all(tip == helps[title] for title, tip in tips if title in helps)
+    assert "Lyapunov times" in helps["Valid time"] and "dimensionless" in helps["D_stsp"]
+    assert browser.evaluate("document.querySelector('a[href$=\"docs/metrics.md\"]') !== null")
+
     # Initially in rank order; a click on "Model" sorts by name, a click on "D_stsp" by median
     # (non-finite last), and a second click reverses.
     assert [float(v) for v in _column(browser, "Rank")] == [1, 2, 3, 4]
@@ -217,3 +229,32 @@ def test_page_loads_sorts_and_shows_plots(browser: Browser, tmp_path: Path) -> N
     shot = browser.page("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
     assert len(shot) > 10_000
     assert _errors(events + browser.drain()) == []
+
+
+def test_page_fits_a_1280_px_window(browser: Browser, tmp_path: Path) -> None:
+    """Numbers as wide as the leaderboard of record's (3 significant digits ± a MAD in exponent
+    form, long model names, every column filled): no table is cut off or needs scrolling."""
+    from test_leaderboard import make
+
+    wide = {"pe20": 5.89e-4, "lambda_max_error": 4.04e-3, "d_h": 6.93e-2, "valid_time": 2.26}
+    records = [
+        make(f"dataset_{d}", model, regime, seed, 0.483 + 0.0143 * seed + (14 if regime == "bptt" else 0),
+             **{k: v * (1 + 0.0351 * seed) for k, v in wide.items()})
+        for d in range(2) for model in ("clipped_shplrnn", "dendplrnn") for regime in ("bptt", "stf", "gtf")
+        for seed in range(5)
+    ]  # fmt: skip
+    paths = write_leaderboard(records, tmp_path / "out")
+    browser.page("Page.enable")
+    browser.page("Page.navigate", url=paths["html"].resolve().as_uri())
+    browser.wait_for_event("Page.loadEventFired")
+    layout = browser.evaluate(
+        """(() => ({
+        window: window.innerWidth, page: document.documentElement.scrollWidth,
+        overflowing: Array.from(document.querySelectorAll('.scroll')).filter(b => b.scrollWidth > b.clientWidth).length,
+        gain: Math.max(...Array.from(document.querySelectorAll('th'))
+                 .filter(h => h.textContent.startsWith('Forcing gain')).map(h => h.getBoundingClientRect().right)),
+        cell: document.querySelector('#dataset_0 tbody td:nth-child(9)').textContent }))()"""
+    )
+    assert layout["window"] == 1280 and "e-05" in layout["cell"]  # a PE(20) cell as wide as the real ones
+    assert layout["page"] <= layout["window"] and layout["overflowing"] == 0
+    assert layout["gain"] <= layout["window"]

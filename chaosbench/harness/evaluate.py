@@ -354,7 +354,8 @@ def model_spectrum(model: Any, test: np.ndarray, n_exponents: int, settings: Eva
     with torch.no_grad():
         z0 = model.encode(torch.as_tensor(starts, dtype=dtype, device=device))
     k = min(n_exponents, z0.shape[-1])
-    result = spectrum(model, x0=z0, k=k, n_steps=settings.lyapunov_steps, transient=settings.transient)
+    result = spectrum(model, x0=z0, k=k, n_steps=settings.lyapunov_steps, transient=settings.transient,
+                      progress=False)  # fmt: skip
     return np.asarray(result.exponents, dtype=np.float64)
 
 

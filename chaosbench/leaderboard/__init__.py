@@ -52,7 +52,7 @@ def write_leaderboard(
         "markdown": render.markdown(table, curves),
         "csv": render.csv(table),
         "latex": render.latex(table),
-        "html": html.page(table, top_rungs(records), reference, cards),
+        "html": html.page(table, top_rungs(records), reference, cards, html.metrics_link(out_dir)),
         "curves": render.csv(curves),
     }
     paths = {kind: Path(out_dir) / name for kind, name in OUTPUTS.items()}

@@ -1,34 +1,39 @@
 """The static leaderboard page: one self-contained ``index.html`` (inline CSS, JS and PNG plots).
 
 Tables sort by clicking a column header (a few lines of plain JavaScript, no library, no
-network). Plots need matplotlib; without it the page shows the tables and says so.
+network); hovering a header shows what the metric means and its unit. The layout fits a
+1 280 px wide window: wide tables scroll inside their own box instead of being cut off.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
+import os
 from collections.abc import Mapping, Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from chaosbench.leaderboard import plots
 from chaosbench.records import RunRecord
 from chaosbench.leaderboard.render import (
     COLUMNS, LEADER_COLUMNS, LEADERS_TITLE, RULES, Column, by_dataset, leaders, version_stamp,
 )
 
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1240px; padding: 0 .75em; color: #222; }
 h1 { margin-bottom: .2em; } .stamp { color: #555; font-style: italic; } .note { color: #555; }
-table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
-th, td { padding: .3em .7em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
-th { cursor: pointer; user-select: none; background: #f3f3f3; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: .3em .5em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th { cursor: pointer; user-select: none; background: #f3f3f3; white-space: normal; vertical-align: bottom; }
+th[title] { text-decoration: underline dotted #999; }
 th.text, td.text { text-align: left; }
 th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
 tbody tr:nth-child(even) { background: #fafafa; }
-figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
+figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; max-width: 100%; }
 figure img { max-width: 100%; } figcaption { color: #555; font-size: 12px; }
 .card dl { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: .3em 0 1em; }
 .card dt { color: #555; } .card dd { margin: 0; overflow-wrap: anywhere; }
@@ -70,7 +75,9 @@ def _sort_attr(value: float | str) -> str:
 
 def _table(rows: pd.DataFrame, columns: tuple[Column, ...] = COLUMNS) -> str:
     head = "".join(
-        f'<th class="{"text" if c.kind == "text" else "num"}" scope="col">{escape(c.title)}</th>'
+        f'<th class="{"text" if c.kind == "text" else "num"}" scope="col"'
+        + (f' title="{escape(c.help)}"' if c.help else "")
+        + f">{escape(c.title)}</th>"
         for c in columns
     )
     body = "".join(
@@ -83,7 +90,7 @@ def _table(rows: pd.DataFrame, columns: tuple[Column, ...] = COLUMNS) -> str:
         + "</tr>\n"
         for _, row in rows.iterrows()
     )
-    return f'<table class="sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>'
+    return f'<div class="scroll"><table class="sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table></div>'
 
 
 def _figure(caption: str, png: bytes) -> str:
@@ -118,18 +125,28 @@ def _card(card: Mapping[str, Any]) -> str:
     return f'<article class="card" id="card-{name}"><h3>{name}</h3><dl>{items}</dl></article>'
 
 
+METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"  # in a source checkout
+
+
+def metrics_link(out_dir: str | os.PathLike[str]) -> str | None:
+    """The relative link from a page in ``out_dir`` to docs/metrics.md of the checkout (None
+    when chaosbench runs from an installed wheel, which has no docs)."""
+    if not METRICS_DOC.is_file():
+        return None
+    return Path(os.path.relpath(METRICS_DOC, Path(out_dir).resolve())).as_posix()
+
+
 def page(
     table: pd.DataFrame,
     records: Sequence[RunRecord],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
     cards: Sequence[Mapping[str, Any]] = (),
+    metrics_doc: str | None = None,
 ) -> str:
     """The whole page. ``reference`` maps a dataset to its true data in the artifact format;
-    ``cards`` are the model cards of submitted models."""
-    try:
-        plots = importlib.import_module("chaosbench.leaderboard.plots")
-    except ImportError:  # matplotlib is an optional extra
-        plots = None
+    ``cards`` are the model cards of submitted models; ``metrics_doc`` is the link to the metric
+    definitions (docs/metrics.md), named in plain text when not given."""
+    doc = f'<a href="{escape(metrics_doc)}">docs/metrics.md</a>' if metrics_doc else "docs/metrics.md"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -138,21 +155,18 @@ def page(
         f"<title>chaosbench leaderboard</title><style>{STYLE}</style></head><body>",
         "<h1>chaosbench leaderboard</h1>",
         f'<p class="stamp">{escape(version_stamp(table))}</p>',
-        f"<p>{escape(RULES)} Click a column header to sort.</p>",
+        f"<p>{escape(RULES)} Click a column header to sort; hover over it for the metric's "
+        f"definition and unit (all definitions: {doc}).</p>",
     ]
-    if plots is None:
-        parts.append(
-            '<p class="note">Plots need matplotlib: <code>pip install "chaosbench[plots]"</code>.</p>'
-        )
     parts += [f"<section><h2>{LEADERS_TITLE}</h2>", _table(leaders(table), LEADER_COLUMNS), "</section>"]
     if cards:
         parts += ['<section id="submitted"><h2>Submitted models</h2>', *map(_card, cards), "</section>"]
+    colors = plots.model_colors(sorted({r.key.model for r in records}))  # one colour per model on the page
     for dataset, rows in by_dataset(table):
         parts += [f'<section id="{escape(dataset)}"><h2>{escape(dataset)}</h2>', _table(rows)]
-        if plots is not None:
-            mine = [r for r in records if r.key.dataset == dataset]
-            figures = plots.dataset_figures(mine, rows, (reference or {}).get(dataset, {}))
-            parts += [_figure(caption, png) for caption, png in figures]
+        mine = [r for r in records if r.key.dataset == dataset]
+        figures = plots.dataset_figures(mine, rows, (reference or {}).get(dataset, {}), colors)
+        parts += [_figure(caption, png) for caption, png in figures]
         parts.append("</section>")
     parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -1,6 +1,6 @@
 """Per-dataset figures of the leaderboard page, drawn from record artifacts only (PNG bytes).
 
-Imports matplotlib (the optional extra ``plots``); figures are ``matplotlib.figure.Figure``
+Figures are ``matplotlib.figure.Figure``
 objects rendered by Agg, so no global backend is switched and no window opens.
 
 Each model is shown by one representative run: its best-ranked regime that stored artifacts,
@@ -45,9 +45,15 @@ def representatives(records: Sequence[RunRecord], rows: pd.DataFrame) -> dict[st
     return dict(sorted(chosen.items()))
 
 
-def _colors(models: Sequence[str]) -> dict[str, Any]:
-    cmap = colormaps["tab10"]
-    return {model: cmap(i % 10) for i, model in enumerate(models)}
+# tab20 without its two greys (grey is the data's colour): the ten strong colours, then their
+# light partners, so up to 18 models get distinct colours.
+_PALETTE = [colormaps["tab20"](i) for i in (*range(0, 20, 2), *range(1, 20, 2)) if i not in (14, 15)]
+
+
+def model_colors(models: Sequence[str]) -> dict[str, Any]:
+    """One colour per model, by position in ``models`` (pass every model of the page, sorted, so
+    a model keeps its colour in every dataset); never a grey."""
+    return {model: _PALETTE[i % len(_PALETTE)] for i, model in enumerate(models)}
 
 
 def _png(fig: Any) -> bytes:
@@ -138,6 +144,7 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
     fig = Figure(figsize=(min(12.0, 3.0 + 0.35 * len(regimes) * len(models)), 3.2))
     ax = fig.subplots()
     width = 0.8 / len(models)
+    labelled: set[str] = set()  # each model once in the legend, from its first regime with runs
     for j, model in enumerate(models):
         for i, regime in enumerate(regimes):
             cell = runs[(runs["model"] == model) & (runs["regime"] == regime)]
@@ -147,13 +154,9 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
             values = np.minimum(cell["d_stsp"].to_numpy(), ceiling)
             jitter = np.linspace(-0.25, 0.25, len(values)) * width
             diverged = (cell["status"] == "diverged").to_numpy()
-            ax.scatter(
-                x + jitter[~diverged],
-                values[~diverged],
-                s=14,
-                color=colors[model],
-                label=model if i == 0 else None,
-            )
+            ax.scatter(x + jitter[~diverged], values[~diverged], s=14, color=colors[model],
+                       label=None if model in labelled else model)  # fmt: skip
+            labelled.add(model)
             ax.scatter(x + jitter[diverged], values[diverged], s=22, marker="x", color=colors[model])
             ax.hlines(
                 min(np.median(cell["d_stsp"]), ceiling),
@@ -175,11 +178,15 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
 
 
 def dataset_figures(
-    records: Sequence[RunRecord], rows: pd.DataFrame, reference: Mapping[str, Any]
+    records: Sequence[RunRecord],
+    rows: pd.DataFrame,
+    reference: Mapping[str, Any],
+    colors: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """(caption, PNG) pairs for one dataset (figures without data are left out)."""
+    """(caption, PNG) pairs for one dataset (figures without data are left out); ``colors``
+    (model -> colour, default :func:`model_colors` of the dataset's models) fixes them across pages."""
     reps = representatives(records, rows)
-    colors = _colors(sorted({r.key.model for r in records}))
+    colors = colors or model_colors(sorted({r.key.model for r in records}))
     figures = [
         ("Attractor: data vs. model", attractors(reps, colors, reference)),
         ("Power spectra", spectra(reps, colors, reference)),

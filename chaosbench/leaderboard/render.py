@@ -35,6 +35,7 @@ class Column:
     # "text", "int", "rate", "value", "gain" (signed), "flag" (yes or blank), "spread" (median
     # ± MAD of a metric) or "interval" ([low, high] of ``<field>_low`` / ``<field>_high``)
     kind: str
+    help: str = ""  # what the column means, with its unit (the HTML page's header tooltip)
 
     def sort_value(self, row: pd.Series) -> float | str:
         """The value a table sorts this column by (the median for a spread, the low end of an interval)."""
@@ -78,31 +79,72 @@ RANKED_BY = "d_stsp"  # the metric whose interval and floor band the table shows
 FINITE_SHOWN = ("d_stsp", "d_h")  # metrics whose finite-runs median has a column of its own
 
 
-def _metric_column(name: str, title: str = "", latex: str = "", field: str = "", kind: str = "spread") -> Column:
-    """A column of metric ``name`` titled by its registry label (and LaTeX label) plus a suffix."""
+# What each built-in metric means, with its unit (docs/metrics.md has the full definitions); a
+# metric registered elsewhere can bring its own text as the registry metadata ``help``.
+METRIC_HELP = {
+    "d_stsp": "State-space divergence KL(p_true || p_gen) between the invariant measures of the test "
+    "data and the freely generated trajectory (30 bins per dimension for N <= 5, Gaussian mixture "
+    "above); dimensionless, 0 = same distribution, lower is better",
+    "d_h": "Power-spectrum Hellinger distance between data and generated trajectory (spectra smoothed "
+    "over 20 frequency bins, values outside the data's box clipped and penalised), mean over "
+    "dimensions; in [0, 1], lower is better",
+    "lambda_max_error": "Relative error |λ_gen - λ_true| / |λ_true| of the largest Lyapunov exponent, "
+    "capped at 10; dimensionless, lower is better",
+    "lambda_max_gen": "The model's largest Lyapunov exponent, per time unit of the data (reported, "
+    "not ranked: compare it with the dataset's)",
+    "spectrum_sign_agreement": "Share of seeds whose Lyapunov spectrum has the signs (+, 0, -) of the "
+    "true one; 1 = all agree, higher is better",
+    "pe20": "20-step prediction error: mean squared error of 20-step forecasts from every test point, "
+    "in squared units of the z-scored data; lower is better",
+    "valid_time": "Valid prediction time in Lyapunov times (units of 1/λ_max): how long a forecast "
+    "keeps its normalised RMSE at or below 0.5; higher is better",
+}
+
+
+def _metric_column(
+    name: str, title: str = "", latex: str = "", field: str = "", kind: str = "spread", help: str = ""
+) -> Column:
+    """A column of metric ``name`` titled by its registry label (and LaTeX label) plus a suffix;
+    its tooltip is the metric's help text, or ``help`` for a derived column."""
     meta = METRICS.meta(name)
-    return Column(meta["label"] + title, meta.get("latex", meta["label"]) + latex, field or name, kind)
+    text = help or meta.get("help") or METRIC_HELP.get(name, "")
+    return Column(meta["label"] + title, meta.get("latex", meta["label"]) + latex, field or name, kind, text)
 
 
 def _metric_columns(name: str) -> list[Column]:
+    label = METRICS.meta(name)["label"]
     columns = [_metric_column(name)]
     if name == RANKED_BY:
-        columns += [_metric_column(name, " 95% CI", r" 95\% CI", f"{name}_ci", "interval"),
-                    Column("At floor", "Floor", "at_floor", "flag")]  # fmt: skip
+        columns += [
+            _metric_column(name, " 95% CI", r" 95\% CI", f"{name}_ci", "interval",
+                           f"95% bootstrap interval of the median {label} over seeds; entries whose "
+                           "intervals overlap the best one share its rank group"),
+            Column("At floor", "Floor", "at_floor", "flag",
+                   f"yes: the median {label} lies inside the true system's own floor band (another "
+                   "orbit of the true system scores as much)"),
+        ]  # fmt: skip
     if name in FINITE_SHOWN:
-        columns.append(_metric_column(name, " finite", " fin.", f"{name}_finite_median", "value"))
+        columns.append(_metric_column(name, " finite", " fin.", f"{name}_finite_median", "value",
+                                      f"Median {label} over the runs with a finite value only (as papers "
+                                      "that drop diverged runs report it); read it with the divergence rate"))  # fmt: skip
     return columns
 
 
 COLUMNS = (
-    Column("Rank", "Rank", "rank", "int"),
-    Column("Group", "Group", "rank_group", "int"),
+    Column("Rank", "Rank", "rank", "int", "Rank within the dataset by median D_stsp, then median D_H"),
+    Column("Group", "Group", "rank_group", "int",
+           "Rank group: entries whose 95% intervals of the median D_stsp overlap are not distinguishable"),
     Column("Model", "Model", "model", "text"),
-    Column("Regime", "Regime", "regime", "text"),
-    Column("Seeds", "Seeds", "n_seeds", "int"),
-    Column("Diverged", "Div.", "divergence_rate", "rate"),
+    Column("Regime", "Regime", "regime", "text",
+           "Training regime: bptt (no forcing), stf (sparse teacher forcing), gtf (generalised teacher "
+           "forcing); none for models fitted without gradient training (ESN, SINDy)"),
+    Column("Seeds", "Seeds", "n_seeds", "int", "Number of seeds (one run record each)"),
+    Column("Diverged", "Div.", "divergence_rate", "rate",
+           "Share of scored seeds whose generated trajectory diverged (scored with the worst value)"),
     *(column for name in scored() if "on" not in METRICS.meta(name) for column in _metric_columns(name)),
-    Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "gain"),
+    Column("Forcing gain", "Forcing gain", "forcing_gain_d_stsp", "gain",
+           "Median D_stsp under BPTT minus that of the best STF/GTF regime of the same model "
+           "(positive = forcing helps)"),
 )
 # The summary table: one row per dataset, so the dataset takes the place of the rank and group.
 LEADER_COLUMNS = (Column("Dataset", "Dataset", "dataset", "text"), *COLUMNS[2:])

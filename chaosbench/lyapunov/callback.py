@@ -28,7 +28,7 @@ class LyapunovCallback:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ChaosbenchError(f"every must be a positive integer, got {every!r}")
         self.every = every
-        self.kwargs = dict(spectrum_kwargs, n_steps=n_steps, transient=transient)
+        self.kwargs = dict({"progress": False, **spectrum_kwargs}, n_steps=n_steps, transient=transient)
         self.history: list[tuple[int, Spectrum]] = []
 
     def __call__(self, update: int, model: torch.nn.Module) -> Spectrum | None:

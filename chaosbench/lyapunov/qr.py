@@ -23,6 +23,8 @@ Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # A basis column that shrinks, between two re-orthonormalisations, below this many machine
 # epsilons relative to the leading column has lost its last three significant digits.
 PRECISION_MARGIN = 1e3
+# A progress bar appears only once a run has lasted this long (short runs stay silent).
+PROGRESS_DELAY_S = 3.0
 
 
 def precision_floor(dtype: torch.dtype) -> float:
@@ -47,7 +49,7 @@ def benettin(
     n_steps: int,
     transient: int,
     renorm_every: int,
-    progress: bool = False,
+    progress: bool | None = False,
     workers: int = 1,
 ) -> QRRun:
     """Advance ``x`` (B, M) and ``q`` (B, M, k) for ``transient + n_steps`` steps.
