@@ -17,6 +17,18 @@ from chaosbench.errors import ChaosbenchError
 # Each module defines ``register(subparsers)``; its parsers set ``func(args) -> int | None``.
 COMMAND_MODULES: tuple[str, ...] = ("systems", "data", "references", "leaderboard", "run", "lyapunov", "reproduce")
 
+DESCRIPTION = """\
+chaosbench: a benchmark for reconstructing chaotic dynamical systems from time series with
+recurrent neural networks. Run a suite (models x training regimes x datasets x seeds), score it
+with the canonical metrics and build the leaderboard tables and page."""
+EPILOG = """first steps:
+  chaosbench run --suite quick          train and score the quick suite, then print its results
+  chaosbench data list                  the frozen datasets
+  chaosbench systems                    the ground-truth systems
+  chaosbench lyapunov lorenz63          Lyapunov spectrum of a system or dataset
+  chaosbench COMMAND --help             the options of one command
+"""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse already exits with code 2 on bad options; keep its message to one line."""
@@ -26,7 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chaosbench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="chaosbench", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"chaosbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import yaml
 
@@ -13,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="list, show, build or verify the frozen datasets")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: $CHAOSBENCH_DATA_DIR or the bundled one)")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    dsub.add_parser("list", help="one line per dataset").set_defaults(func=list_)
+    listing = dsub.add_parser("list", help="one line per dataset")
+    listing.add_argument("--json", action="store_true", help="a JSON list of objects, one per dataset")
+    listing.set_defaults(func=list_)
     show = dsub.add_parser("show", help="the card and array shapes of one dataset")
     show.add_argument("name")
     show.set_defaults(func=show_)
@@ -30,13 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def list_(args: argparse.Namespace) -> int:
-    print(f"{'name':<16} {'system':<15} {'N':>3} {'dt':>6} {'train':>7} {'test':>7}  lambda_max  tau_pred[steps]")
+    rows = []
     for name in data.names(args.data_dir):
-        card = data.read_card(name, args.data_dir)
         d = data.load(name, args.data_dir)
-        lam = d.lambda_max
-        lam_s = f"{lam:10.4f}  {d.tau_pred_steps:15.1f}" if lam else f"{'-':>10}  {'-':>15}"
-        print(f"{name:<16} {card.system:<15} {d.obs_dim:>3} {card.dt:>6g} {len(d.train):>7} {len(d.test):>7}  {lam_s}")
+        lam = d.lambda_max or None
+        rows.append({"name": name, "system": d.card["system"], "obs_dim": d.obs_dim, "dt": float(d.dt),
+                     "train": len(d.train), "test": len(d.test), "lambda_max": lam,
+                     "tau_pred_steps": float(d.tau_pred_steps) if lam else None, "sha256": d.sha256})  # fmt: skip
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'name':<16} {'system':<15} {'N':>3} {'dt':>6} {'train':>7} {'test':>7}  lambda_max  tau_pred[steps]")
+    for r in rows:
+        lam_s = f"{r['lambda_max']:10.4f}  {r['tau_pred_steps']:15.1f}" if r["lambda_max"] else f"{'-':>10}  {'-':>15}"
+        print(f"{r['name']:<16} {r['system']:<15} {r['obs_dim']:>3} {r['dt']:>6g} {r['train']:>7} {r['test']:>7}  {lam_s}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ def _validate(args: argparse.Namespace) -> int:
         problems = validate(path, expected=expected, manifest=manifest, datasets=datasets)
     else:
         problems = validate(path, protocol=EVAL_PROTOCOL_VERSION)
+    if args.json:
+        print(json.dumps({"path": str(args.path), "suite": args.suite, "valid": not problems,
+                          "problems": [{"path": str(p.path), "message": p.message} for p in problems]}))  # fmt: skip
+        return 1 if problems else 0
     for problem in problems[:MAX_LISTED]:
         print(problem)
     if len(problems) > MAX_LISTED:
@@ -129,4 +134,6 @@ def register(sub: Any) -> None:
     check.add_argument("--data-dir", default=None, help="frozen datasets (default: the shipped ones)")
     check.add_argument("--data-dir-external", default=None,
                        help="folder that relative empirical dataset files are read from")
+    check.add_argument("--json", action="store_true",
+                       help="print the outcome and every problem as one JSON object (exit code as without)")
     check.set_defaults(func=_validate)

@@ -8,7 +8,18 @@ from typing import Any
 from chaosbench.training.devices import DEVICE_CHOICES
 
 
-def _seeds(text: str) -> int | list[int]:
+def positive_int(text: str) -> int:
+    """An integer >= 1 (a budget in gradient updates)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seeds_arg(text: str) -> int | list[int]:
     """``5`` (seeds 0..4) or ``0,1,7``."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -39,8 +50,8 @@ def register(sub: Any) -> None:
     add("study", metavar="STUDY", help="study name, e.g. mikhaeil2022")
     add("--out", default=None, help="output folder (default: leaderboard/studies/<STUDY>)")
     add("--preset", default=None, help="a preset of the study's settings, e.g. quick (tiny budgets)")
-    add("--budget", type=int, default=None, help="gradient updates of every training run")
-    add("--seeds", type=_seeds, default=None, help="seed count N (0..N-1) or a list like 0,1,2")
+    add("--budget", type=positive_int, default=None, help="gradient updates of every training run")
+    add("--seeds", type=seeds_arg, default=None, help="seed count N (0..N-1) or a list like 0,1,2")
     add("--device", default=None, help=f"{', '.join(DEVICE_CHOICES)} or cuda:<i> (default: the study's)")
     add("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_reproduce)

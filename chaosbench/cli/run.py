@@ -6,11 +6,13 @@ import argparse
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from chaosbench.cli.reproduce import positive_int, seeds_arg
 from chaosbench.errors import ChaosbenchError
 
 RECORD_DIR = Path("leaderboard") / "results"
@@ -49,35 +51,60 @@ def _executor(args: argparse.Namespace, n_units: int) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from chaosbench.cli.report import print_run, unit_rows
     from chaosbench.harness import suites
     from chaosbench.harness.runner import RunContext, default_results_dir, run_suite
 
     suite = suites.load(args.suite, args.data_dir).subset(args.datasets, args.models, args.regimes)
     if args.unit_timeout is not None:
         suite = dataclasses.replace(suite, unit_timeout=suites.check_timeout(args.unit_timeout))
+    suite, overrides = _overridden(suite, args.budget, args.seeds)
     if args.record and args.results:
         raise ChaosbenchError("--record writes to the leaderboard's own folder; drop --results")
-    if args.record:
-        results, tables = RECORD_DIR, RECORD_DIR.parent
-    else:
-        results = Path(args.results) if args.results else default_results_dir(suite.name)
-        tables = results.parent
+    if not suite.units():
+        raise ChaosbenchError(f"the selection from suite {suite.name} has no work unit (evaluable models such "
+                              "as esn and sindy run only under regime 'none')")  # fmt: skip
+    # runs with overrides get their own default folder, e.g. runs/smoke-budget50-seeds0_1/results
+    tag = "".join(f"-{k}{v.replace(',', '_')}" for k, v in overrides.items())
+    results = RECORD_DIR if args.record else Path(args.results or default_results_dir(suite.name + tag))
+    if overrides and results.resolve() == RECORD_DIR.resolve():
+        given = " ".join(f"--{k} {v}" for k, v in overrides.items())
+        raise ChaosbenchError(f"the leaderboard of record uses the suite's own settings; drop --record or {given}")
+    tables = RECORD_DIR.parent if args.record else results.parent
     context = RunContext(suite.name, device=args.device, data_dir=args.data_dir,
                          external_dir=args.data_dir_external)  # fmt: skip
     executor = _executor(args, len(suite.units()))
     summary = run_suite(suite, results, executor=executor, context=context, progress=not args.no_progress)
-    _tables(summary, tables, suite, context)
-    return _print(summary)
+    _tables(summary, tables, suite, context, report=_stderr if args.json else print)
+    print_run(summary, unit_rows(results, suite), args.json)
+    return _failed(summary)
 
 
-def _tables(summary: Any, tables: Path, suite: Any, context: Any) -> None:
+def _overridden(suite: Any, budget: int | None, seeds: int | list[int] | None) -> tuple[Any, dict[str, str]]:
+    """The suite with ``--budget``/``--seeds`` applied (they enter every unit's resolved settings,
+    hence its records) and the overrides as text, option -> value (empty when none)."""
+    changes: dict[str, Any] = {}
+    if budget is not None:
+        changes["budget"] = budget
+    if seeds is not None:
+        changes["seeds"] = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+    text = {k: str(v) if k == "budget" else ",".join(map(str, v)) for k, v in changes.items()}
+    return (dataclasses.replace(suite, **changes) if changes else suite), text
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _tables(summary: Any, tables: Path, suite: Any, context: Any, report: Callable[[str], None] = print) -> None:
     """Write the tables after a run when a record changed or a table is missing or older."""
     from chaosbench.cli.tables import tables_current, write_tables
 
     results = Path(summary.results_dir)
     if results.is_dir() and (summary.computed or not tables_current(results, tables)):
         summary.tables = write_tables(results, tables, entries={d.name: d for d in suite.datasets},
-                                      data_dir=context.data_dir, external_dir=context.external_dir)  # fmt: skip
+                                      data_dir=context.data_dir, external_dir=context.external_dir,
+                                      report=report)  # fmt: skip
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -124,6 +151,11 @@ def _print(summary: Any) -> int:
     print(format_summary(summary))
     for path in summary.tables.values():
         print(path)
+    return _failed(summary)
+
+
+def _failed(summary: Any) -> int:
+    """The exit code of a run: 1 (and a note on stderr) when a record of this run failed."""
     failed = summary.statuses["failed"]
     if failed:
         print(f"chaosbench: {failed} run(s) failed (reasons above); delete a failed record to run it again",
@@ -165,6 +197,13 @@ def register(sub: Any) -> None:
     add("--unit-timeout", type=float, default=None, metavar="SECONDS",
         help="stop a work unit after this long and record its seeds as failed; 0: no limit (default: the "
         "suite's unit_timeout, else a limit that grows with budget and seeds, see docs/protocol.md)")  # fmt: skip
+    add("--budget", type=positive_int, default=None,
+        help="gradient updates per unit instead of the suite's (recorded in every record; not with --record; "
+        "results then default to runs/<suite>-budgetN/)")
+    add("--seeds", type=seeds_arg, default=None,
+        help="seed count N (0..N-1) or a list like 0,1,2 instead of the suite's (not with --record)")
+    add("--json", action="store_true",
+        help="print the summary, table files and per-unit results as one JSON object (nothing else on stdout)")
     _execution_options(run)
     run.set_defaults(func=_run)
 

@@ -23,8 +23,8 @@ from chaosbench.data import card as cards
 from chaosbench.data import reference
 from chaosbench.data.dataset import names as dataset_names
 from chaosbench.data.generate import build_arrays, raw_trajectories, required_length
+from chaosbench.data.store import data_dir as resolve_data_dir
 from chaosbench.data.store import (
-    data_dir,
     load_npz,
     read_manifest,
     save_npz,
@@ -44,11 +44,11 @@ def _source_key(card: cards.Card) -> tuple:
 
 def build_all(
     selected: Iterable[str] | None = None,
-    root: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Generate and write ``<name>.npz`` for the selected cards (all by default), then the MANIFEST."""
-    base = data_dir(root)
+    base = resolve_data_dir(data_dir)
     chosen = list(selected) if selected is not None else dataset_names(base)
     all_cards = {n: cards.read(base / f"{n}.yaml") for n in dataset_names(base)}
     unknown = [n for n in chosen if n not in all_cards]
@@ -84,11 +84,11 @@ def build_all(
 
 def build_lyapunov(
     selected: Iterable[str] | None = None,
-    root: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> dict[str, dict]:
     """Compute reference Lyapunov blocks (once per system and parameters) into the cards."""
-    base = data_dir(root)
+    base = resolve_data_dir(data_dir)
     chosen = list(selected) if selected is not None else dataset_names(base)
     blocks: dict[tuple, dict] = {}
     for name in tqdm(chosen, desc="Lyapunov spectra", disable=not progress):
@@ -132,14 +132,14 @@ class Check:
 
 def verify(
     selected: Iterable[str] | None = None,
-    root: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     rebuild: bool = True,
     lyapunov: bool = False,
     progress: bool = True,
 ) -> list[Check]:
     """Check every file's hash against the MANIFEST, (``rebuild``) that arrays follow from cards,
     and (``lyapunov``) that a fresh, cheaper engine run reproduces the stored ``lambda_max``."""
-    base = data_dir(root)
+    base = resolve_data_dir(data_dir)
     chosen = list(selected) if selected is not None else dataset_names(base)
     checks = []
     manifest = read_manifest(base)

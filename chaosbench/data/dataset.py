@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from chaosbench.data import card as cards
-from chaosbench.data.store import checked_path, data_dir, load_npz
+from chaosbench.data.store import checked_path, load_npz
+from chaosbench.data.store import data_dir as resolve_data_dir
 from chaosbench.errors import UnknownNameError
 from chaosbench.registry import Registry
 
@@ -67,13 +68,13 @@ def _names(root: Path) -> list[str]:
     return sorted(p.stem for p in root.glob("*.yaml"))
 
 
-def names(root: str | os.PathLike[str] | None = None) -> list[str]:
-    """Names of the datasets (cards) in the data directory."""
-    return _names(data_dir(root))
+def names(data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Names of the datasets (cards) in the data directory (the CLI's ``--data-dir``)."""
+    return _names(resolve_data_dir(data_dir))
 
 
-def read_card(name: str, root: str | os.PathLike[str] | None = None) -> cards.Card:
-    base = data_dir(root)
+def read_card(name: str, data_dir: str | os.PathLike[str] | None = None) -> cards.Card:
+    base = resolve_data_dir(data_dir)
     path = base / f"{name}.yaml"
     if not path.is_file():
         reg: Registry[str] = Registry("dataset")
@@ -83,9 +84,10 @@ def read_card(name: str, root: str | os.PathLike[str] | None = None) -> cards.Ca
     return cards.read(path)
 
 
-def load(name: str, root: str | os.PathLike[str] | None = None) -> Dataset:
-    """Load a frozen dataset after checking its card and arrays against the MANIFEST."""
-    base = data_dir(root)
+def load(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """Load a frozen dataset after checking its card and arrays against the MANIFEST; ``data_dir``
+    (the CLI's ``--data-dir``) defaults to :func:`chaosbench.data.data_dir`'s search."""
+    base = resolve_data_dir(data_dir)
     card = read_card(name, base)
     checked_path(base, f"{name}.yaml")
     npz_path, sha256 = checked_path(base, f"{name}.npz")

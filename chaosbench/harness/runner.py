@@ -22,10 +22,11 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,7 @@ class RunContext:
     data_dir: str | None = None
     external_dir: str | None = None
     threads: int = 1  # torch CPU threads per unit: the models are small, more threads only contend
+    train_progress: bool = False  # the training loop's own bar (per update; in-process runs only)
 
 
 @dataclass
@@ -144,6 +146,12 @@ def run_suite(
         if problem.path.resolve() in expected:
             summary.recomputed.append(problem.path)
 
+    # Units run in this process with one local worker and no time limit: then the training loop's
+    # own bar shows the current unit's updates below the suite's bar (from a unit's own process,
+    # a second bar would write over the suite's).
+    in_process = isinstance(executor, LocalExecutor) and executor.workers == 1
+    if progress and in_process and all(suite.timeout(unit) is None for unit in units):
+        context = replace(context, train_progress=True)
     bar = tqdm(total=len(units), disable=not progress, unit="unit", file=sys.stderr, desc=suite.name,
                dynamic_ncols=True)  # fmt: skip
     locks: dict[str, UnitLock] = {}
@@ -167,6 +175,9 @@ def run_suite(
                 lock.release()
                 bar.update(1)
 
+    stop = threading.Event()
+    if progress:  # the elapsed time moves while units run in workers (no per-update news from them)
+        threading.Thread(target=_tick, args=(bar, stop), daemon=True).start()
     try:
         for unit, result in executor.map(execute_unit, claimed(), context, suite.timeout):
             if isinstance(result, Lost):  # its worker died or timed out: the driver records it
@@ -185,6 +196,7 @@ def run_suite(
     finally:
         for lock in locks.values():
             lock.release()
+        stop.set()
         bar.close()
 
     summary.wall_time_s = time.perf_counter() - start
@@ -231,6 +243,11 @@ def true_series(
     return truth
 
 
+def _tick(bar: tqdm, stop: threading.Event, every: float = 1.0) -> None:
+    while not stop.wait(every):
+        bar.refresh()
+
+
 # ---------------------------------------------------------------- inside a worker
 
 
@@ -261,7 +278,7 @@ def _execute(unit: WorkUnit, context: RunContext, lost: Lost | None = None) -> l
 
     dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
     if lost is None:
-        trained = train_unit(unit, dataset, ref, context.device)
+        trained = train_unit(unit, dataset, ref, context.device, progress=context.train_progress)
     else:
         trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
     return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]

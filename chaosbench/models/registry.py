@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-import chaosbench
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import LatentModel
 from chaosbench.registry import Registry
@@ -30,7 +29,9 @@ ENTRY_POINT_GROUP = "chaosbench.models"
 
 def baselines_dir() -> Path:
     """The reference configs: ``baselines/`` of a source checkout, else the copy in the wheel."""
-    package = Path(chaosbench.__file__).resolve().parent
+    # this module's own file: ``chaosbench.__file__`` is None when a folder named chaosbench (a
+    # clone) in the working directory shadows the package as a namespace package
+    package = Path(__file__).resolve().parents[1]
     checkout = package.parent / "baselines"
     return checkout if checkout.is_dir() else package / "_baselines"
 
