@@ -202,4 +202,4 @@ def test_data_functions_name_the_data_directory_like_the_command_line():
     for fn in (data.load, data.names, data.read_card, data.build_all, data.build_lyapunov, data.verify):
         params = inspect.signature(fn).parameters
         assert "data_dir" in params and "root" not in params, fn.__name__
-    assert data.load("henon", data_dir=data.data_dir()).obs_dim == 2
+    assert data.load("rossler", data_dir=data.data_dir()).obs_dim == 3
