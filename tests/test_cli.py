@@ -203,3 +203,14 @@ def test_data_functions_name_the_data_directory_like_the_command_line():
         params = inspect.signature(fn).parameters
         assert "data_dir" in params and "root" not in params, fn.__name__
     assert data.load("rossler", data_dir=data.data_dir()).obs_dim == 3
+
+
+def test_every_command_is_in_the_readme():
+    from pathlib import Path
+
+    from chaosbench.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"systems", "run", "lyapunov"} <= set(commands)
+    assert [name for name in commands if f"chaosbench {name}" not in readme] == []

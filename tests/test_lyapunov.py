@@ -389,6 +389,42 @@ def test_cli_prints_spectrum(capsys: pytest.CaptureFixture[str]) -> None:
     assert "did you mean 'henon'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_cli_default_lorenz63_agrees_with_the_reference_to_001(capsys: pytest.CaptureFixture[str]) -> None:
+    """The default (16 initial conditions, 5000 steps after 1000) against the card's reference
+    (256 conditions x 20000 steps): within the 0.01 the help promises."""
+    import json
+
+    from chaosbench import data
+
+    assert main(["lyapunov", "lorenz63", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_init"] == 16
+    assert abs(result["lambda_max"] - data.load("lorenz63").lambda_max) < 0.01
+
+
+def test_spectrum_progress_on_a_terminal_for_long_runs_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chaosbench.lyapunov import qr
+
+    short = dict(n_steps=300, transient=10, n_init=4)
+    monkeypatch.setattr(qr, "PROGRESS_DELAY_S", 1e9)  # as if every run were short
+    spectrum("henon", progress=True, **short)  # done before the bar's delay: silent
+    assert "lyapunov" not in capsys.readouterr().err
+    monkeypatch.setattr(qr, "PROGRESS_DELAY_S", 0.0)  # as if every run were long
+    spectrum("henon", **short)  # default: only on a terminal, and pytest's stderr is none
+    assert "lyapunov" not in capsys.readouterr().err
+    spectrum("henon", progress=True, **short)
+    err = capsys.readouterr().err
+    assert "lyapunov: 100%" in err and "310/310" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    spectrum("henon", **short)
+    assert "lyapunov: 100%" in capsys.readouterr().err
+    spectrum("henon", progress=False, **short)
+    assert "lyapunov" not in capsys.readouterr().err
+
+
 def test_cli_dataset_name_uses_its_card() -> None:
     assert main(["lyapunov", "lorenz63_noisy", "--steps", "100", "--transient", "50", "--init", "16", "--k", "1"]) == 0
 

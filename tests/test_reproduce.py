@@ -225,8 +225,17 @@ def test_report_without_matplotlib(tmp_path, monkeypatch):
     from chaosbench.studies.mikhaeil2022 import run
 
     report = run(doc, out, progress=False).read_text()
+    assert report.splitlines()[2].startswith("> **Pipeline-only run: the verdicts below mean nothing.**")
+    assert "part 1 3 (the study: 2000), part 3 4 (the study: 2000)" in report.splitlines()[2]
     assert "Figures need matplotlib" in report and ".png" not in report
     assert not list(out.glob("*.png"))
+
+
+def test_report_banner_only_below_the_study_budgets():
+    from chaosbench.studies.mikhaeil2022.report import banner
+
+    assert banner(config.load("mikhaeil2022")) == []
+    assert "part 1 500 (the study: 2000), part 3 500" in banner(config.load("mikhaeil2022", budget=500))[0]
 
 
 def test_gradient_rows_classify_and_measure_growth():

@@ -63,9 +63,13 @@ def benettin(
     threads with one intra-op thread each: the batched LAPACK QR of torch runs one matrix after
     the other on one core, so this is how large bases use every core. Results are deterministic
     for a given thread count; smaller groups may round matrix products differently.
+
+    ``progress``: a bar on stderr once the run has lasted ``PROGRESS_DELAY_S``; ``None`` shows it
+    only when stderr is a terminal (interactive use; never in logs, tests or benchmarks).
     """
+    show = sys.stderr.isatty() if progress is None else progress
     with tqdm(
-        total=transient + n_steps, disable=not progress, file=sys.stderr, delay=1.0, unit="step",
+        total=transient + n_steps, disable=not show, file=sys.stderr, delay=PROGRESS_DELAY_S, unit="step",
         desc="lyapunov",
     ) as bar:
         if workers <= 1:

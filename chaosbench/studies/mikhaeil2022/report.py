@@ -54,6 +54,7 @@ def markdown(
 ) -> str:
     """The report; ``figures`` maps figure names to file names (``None``: not drawn)."""
     out = [f"# {TITLE}", ""]
+    out += banner(settings)
     out += _header(settings, forcing, device)
     out += _forcing(forcing, settings.get("forcing", {}).get("evaluation", {}).get("n_test"), figures.get("forcing"))
     out += _gradients(gradients, settings, figures.get("gradients"))
@@ -62,6 +63,30 @@ def markdown(
         out += ["Figures need matplotlib (`pip install \"chaosbench[plots]\"`); this report was written "
                 "without them.", ""]  # fmt: skip
     return "\n".join(out)
+
+
+def banner(settings: Mapping[str, Any]) -> list[str]:
+    """A warning that opens the report when a part trained with fewer updates than the study's
+    own settings (``--preset quick``, ``--budget``): the findings' thresholds judge models trained
+    that long, so on barely trained ones every verdict is meaningless."""
+    from chaosbench.studies import config
+
+    full = config.load("mikhaeil2022")
+    parts = {"forcing": "part 1", "training_spectrum": "part 3"}
+    short = [
+        f"{label} {settings[part]['budget']} (the study: {full[part]['budget']})"
+        for part, label in parts.items()
+        if settings.get(part, {}).get("budget", full[part]["budget"]) < full[part]["budget"]
+    ]
+    if not short:
+        return []
+    return [
+        f"> **Pipeline-only run: the verdicts below mean nothing.** Gradient updates per training run: "
+        f"{', '.join(short)}. This checks that every step of the study runs and writes its report; "
+        "whether a result \"agrees\" with the papers is decided for models trained with the study's "
+        "own budgets (`chaosbench reproduce mikhaeil2022` without `--preset` or `--budget`).",
+        "",
+    ]
 
 
 def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str) -> list[str]:
