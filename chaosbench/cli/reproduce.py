@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     add("study", metavar="STUDY", help="study name, e.g. mikhaeil2022")
     add("--out", default=None, help="output folder (default: leaderboard/studies/<STUDY>)")
     add("--preset", default=None, help="a preset of the study's settings, e.g. quick (tiny budgets)")
-    add("--budget", type=positive_int, default=None, help="gradient updates of every training run")
+    add("--budget", type=int, default=None, help="gradient updates of every training run")
     add("--seeds", type=seeds_arg, default=None, help="seed count N (0..N-1) or a list like 0,1,2")
     add("--device", default=None, help=f"{', '.join(DEVICE_CHOICES)} or cuda:<i> (default: the study's)")
     add("--no-progress", action="store_true", help="no progress bars")
