@@ -206,7 +206,7 @@ def learning_curve(curves: pd.DataFrame) -> bytes | None:
         return None
     finite = curves["d_stsp_median"][np.isfinite(curves["d_stsp_median"])]
     ceiling = 1.15 * finite.max() if not finite.empty and finite.max() > 0 else 1.0
-    colors = _colors(sorted(curves["model"].unique()))
+    colors = model_colors(sorted(curves["model"].unique()))
     fig = Figure(figsize=(5.2, 3.4))
     ax = fig.subplots()
     styles = ("-", "--", "-.", ":")
