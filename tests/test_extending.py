@@ -106,7 +106,8 @@ def test_a_registered_model_and_metric_reach_the_records(
     smoke = read_yaml(baselines / "suites" / "smoke.yaml")
     evaluation = {"n_test": 600, "transient": 50, "lyapunov_inits": 2, "lyapunov_steps": 50}
     doc = {**smoke, "models": [TOY_MODEL], "seeds": [0], "budget": 10, "evaluation": evaluation,
-           "training": {"batch_size": 4, "seq_len": 20}}  # fmt: skip
+           "training": {"batch_size": 4, "seq_len": 20},
+           "unit_timeout": 0}  # no limit: the units run in this process, which holds the registrations  # fmt: skip
     suite = suites.parse(doc)
     summary = run_suite(suite, tmp_path / "results", progress=False, report=lambda line: None)
     assert summary.computed == 2 and dict(summary.statuses) == {"ok": 2}

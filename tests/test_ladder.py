@@ -32,6 +32,7 @@ SUITE: dict[str, Any] = {
     "regimes": ["gtf"],
     "training": {"batch_size": 4, "seq_len": 20, "lr_decay": 0.01},  # a steep decay: the schedule shows
     "evaluation": {"n_test": 600, "transient": 50, "lyapunov_inits": 2, "lyapunov_steps": 50},
+    "unit_timeout": 0,  # no limit: units run in this process (workers and faults: tests/test_faults.py)
 }
 
 
