@@ -92,8 +92,9 @@ METRIC_HELP = {
     "capped at 10; dimensionless, lower is better",
     "lambda_max_gen": "The model's largest Lyapunov exponent, per time unit of the data (reported, "
     "not ranked: compare it with the dataset's)",
-    "spectrum_sign_agreement": "Share of seeds whose Lyapunov spectrum has the signs (+, 0, -) of the "
-    "true one; 1 = all agree, higher is better",
+    "spectrum_sign_agreement": "Share of seeds whose leading Lyapunov exponents have the signs of the "
+    "true ones clearly away from zero (a flow's zero exponent is not counted); 1 = all agree, "
+    "higher is better",
     "pe20": "20-step prediction error: mean squared error of 20-step forecasts from every test point, "
     "in squared units of the z-scored data; lower is better",
     "valid_time": "Valid prediction time in Lyapunov times (units of 1/λ_max): how long a forecast "
