@@ -27,12 +27,12 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 124
 h1 { margin-bottom: .2em; } .stamp { color: #555; font-style: italic; } .note { color: #555; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; font-variant-numeric: tabular-nums; }
-th, td { padding: .3em .5em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+th, td { padding: .3em .4em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th { cursor: pointer; user-select: none; background: #f3f3f3; white-space: normal; vertical-align: bottom; }
 th[title] { text-decoration: underline dotted #999; }
 th.text, td.text { text-align: left; }
 th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]::after { content: " \\25BC"; }
-tbody tr:nth-child(even) { background: #fafafa; }
+tbody tr:nth-child(even) { background: #fafafa; } .mad { color: #666; font-size: 11px; }
 figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; max-width: 100%; }
 figure img { max-width: 100%; } figcaption { color: #555; font-size: 12px; }
 .card dl { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; margin: .3em 0 1em; }
@@ -73,6 +73,12 @@ def _sort_attr(value: float | str) -> str:
     return "" if value != value else repr(value).replace("inf", "Infinity")
 
 
+def _cell(text: str) -> str:
+    """A cell's HTML: a spread's MAD on a second, smaller line (it halves the widest columns)."""
+    median, sep, mad = text.partition(" ± ")
+    return escape(median) + (f'<br><span class="mad">± {escape(mad)}</span>' if sep else "")
+
+
 def _table(rows: pd.DataFrame, columns: tuple[Column, ...] = COLUMNS) -> str:
     head = "".join(
         f'<th class="{"text" if c.kind == "text" else "num"}" scope="col"'
@@ -84,7 +90,7 @@ def _table(rows: pd.DataFrame, columns: tuple[Column, ...] = COLUMNS) -> str:
         "<tr>"
         + "".join(
             f'<td class="{"text" if c.kind == "text" else "num"}" data-sort="{_sort_attr(c.sort_value(row))}">'
-            f"{escape(c.text(row))}</td>"
+            f"{_cell(c.text(row))}</td>"
             for c in columns
         )
         + "</tr>\n"
