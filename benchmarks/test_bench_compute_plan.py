@@ -18,7 +18,7 @@ import torch
 
 import chaosbench.data as data
 from chaosbench.models import build
-from chaosbench.training import resolve
+from chaosbench.training import cpu_threads, resolve
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import run
 
@@ -31,10 +31,8 @@ TRAINING = {"batch_size": 16, "seq_len": 200}  # the standard suite's
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with cpu_threads(1):
+        yield
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from torch import nn
 
 import chaosbench.systems as systems
 from chaosbench.models import ShPLRNN, build
-from chaosbench.training import fit, resolve
+from chaosbench.training import cpu_threads, fit, resolve
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import run
 
@@ -42,10 +42,8 @@ SIDE_BY_SIDE_ROUNDS = 3
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with cpu_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
