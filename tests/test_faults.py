@@ -204,7 +204,8 @@ def test_model_code_cannot_end_the_harness(tmp_path: Path) -> None:
     assert got["exits"].reason == "fit: SystemExit: 0"
     assert got["interrupts"].reason == "generate: KeyboardInterrupt"
     assert got["shape"].reason == (
-        "generate: ChaosbenchError: generate(x0, 1050) returned shape (1050, 2), expected (1050, 3)"
+        "generate: ChaosbenchError: generate(x0 of shape (8, 3), 1050) returned shape (1050, 2, 3), "
+        "expected (1050, 8, 3)"
     )
     assert got["nans"].status == "diverged" and got["nans"].reason == "generated series not finite from step 0"
     assert got["echo"].status == "ok"

@@ -2,10 +2,15 @@
 
 Rebuild tolerance: the integrator uses only elementwise IEEE arithmetic, so on one machine a
 rebuild reproduces the frozen float32 arrays bit for bit. On another platform the last bit of a
-transcendental function (``sin``, ``pow``) may differ, and a chaotic orbit amplifies that
-difference until, after some Lyapunov times, the two series are unrelated. ``verify`` therefore
-requires the first ``VERIFY_PREFIX`` samples of train and test to agree within ``VERIFY_ATOL``
-(normalised units) and reports, for information, where the full series first separate.
+transcendental function (``sin``, ``pow``) or of a vectorised power may differ, and a chaotic
+orbit amplifies that difference until, after some Lyapunov times, the two series are unrelated
+(the forced Duffing orbit already separates within its 1 000-sample transient between AVX-512 and
+AVX2 builds of numpy). ``verify`` therefore accepts a rebuild when the first ``VERIFY_PREFIX``
+samples of train and test agree within ``VERIFY_ATOL`` (normalised units; it reports where the
+full series first separate), or, when they do not, when the rebuilt normalisation statistics
+(mean and sd of the raw training series) agree with the frozen ones within ``VERIFY_STATS_RTOL``
+of the frozen sd: the same attractor sampled along another orbit. A changed parameter moves them
+by more (Duffing with gamma 0.45 instead of 0.5: the sd of v by 12 %, of x by 4 %).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from tqdm.auto import tqdm
 from chaosbench.data import card as cards
 from chaosbench.data import reference
 from chaosbench.data.dataset import names as dataset_names
-from chaosbench.data.generate import build_arrays, raw_trajectories, required_length
+from chaosbench.data.generate import Arrays, build_arrays, raw_trajectories, required_length
 from chaosbench.data.store import data_dir as resolve_data_dir
 from chaosbench.data.store import (
     load_npz,
@@ -35,6 +40,7 @@ from chaosbench.errors import ChaosbenchError, IntegrityError
 
 VERIFY_PREFIX = 1000
 VERIFY_ATOL = 1e-5
+VERIFY_STATS_RTOL = 0.02
 
 
 def _source_key(card: cards.Card) -> tuple:
@@ -185,7 +191,19 @@ def _rebuild_matches(card: cards.Card, frozen: dict[str, np.ndarray]) -> tuple[b
             return False, f"{split} shape {old.shape} != rebuilt {new.shape}"
         head = min(VERIFY_PREFIX, len(old))
         if not np.allclose(old[:head], new[:head], rtol=0, atol=VERIFY_ATOL):
-            return False, f"{split} differs from the rebuilt array within its first {head} samples"
+            return _statistics_match(frozen, arrays, f"{split} separates from the rebuilt array within its first {head} samples")
         apart = np.flatnonzero(np.abs(old - new).max(axis=1) > VERIFY_ATOL)
         notes.append(f"{split} identical" if apart.size == 0 else f"{split} separates at sample {apart[0]}")
     return True, "rebuilt: " + ", ".join(notes)
+
+
+def _statistics_match(frozen: dict[str, np.ndarray], arrays: Arrays, separation: str) -> tuple[bool, str]:
+    """Accept an orbit that separated early when its normalisation statistics are the frozen ones."""
+    scale = frozen["std"]
+    shift = float(np.max(np.abs(arrays.mean - frozen["mean"]) / scale))
+    spread = float(np.max(np.abs(arrays.std - frozen["std"]) / scale))
+    if max(shift, spread) > VERIFY_STATS_RTOL:
+        return False, (f"{separation}, and its mean/sd differ by {shift:.1%}/{spread:.1%} of the frozen sd "
+                       f"(> {VERIFY_STATS_RTOL:.0%}): the card no longer matches its arrays")  # fmt: skip
+    return True, (f"rebuilt: {separation} (platform floating point); mean/sd agree within "
+                  f"{shift:.1%}/{spread:.1%} of the frozen sd")  # fmt: skip
