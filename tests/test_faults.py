@@ -207,7 +207,7 @@ def test_model_code_cannot_end_the_harness(tmp_path: Path) -> None:
         "generate: ChaosbenchError: generate(x0 of shape (8, 3), 1050) returned shape (1050, 2, 3), "
         "expected (1050, 8, 3)"
     )
-    assert got["nans"].status == "diverged" and got["nans"].reason == "generated series not finite from step 0"
+    assert got["nans"].status == "diverged" and got["nans"].reason == "8 of 8 free runs diverged (run 0 from step 0)"
     assert got["echo"].status == "ok"
 
 
