@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import numpy as np
@@ -7,7 +8,7 @@ from chaosbench import data
 from chaosbench.data import card as cards
 from chaosbench.data.build import _rebuild_matches
 from chaosbench.data.generate import build_arrays
-from chaosbench.data.store import load_npz
+from chaosbench.data.store import load_npz, save_npz
 from chaosbench.errors import ChaosbenchError, IntegrityError, UnknownNameError
 
 V1 = [
@@ -109,14 +110,28 @@ def test_verify_rebuilds_cards_exactly(data_copy):
 
 
 def test_verify_accepts_an_orbit_that_separated_on_the_same_attractor():
-    """Another platform's last bit sends a chaotic orbit elsewhere: same statistics, another path."""
+    """Another platform's last bit sends a chaotic orbit elsewhere: another path that still
+    follows the card's equations step by step is accepted; a forged stretch is not."""
     card = data.read_card("chua")
-    arrays = build_arrays(card)
-    frozen = {"train": np.roll(arrays.train, 7, axis=0), "test": arrays.test, "mean": arrays.mean, "std": arrays.std}
+    other = build_arrays(dataclasses.replace(card, seed=1))  # an orbit the seed-0 build does not reproduce
+    frozen = {"train": other.train, "test": other.test, "mean": other.mean, "std": other.std}
     ok, message = _rebuild_matches(card, frozen)
-    assert ok and "platform floating point" in message
-    ok, message = _rebuild_matches(card, {**frozen, "std": arrays.std * 1.05})
-    assert not ok and "no longer matches" in message
+    assert ok and "platform floating point" in message and "residual" in message
+    forged = other.test.copy()
+    forged[len(forged) // 2 :] = forged[len(forged) // 2]
+    ok, message = _rebuild_matches(card, {**frozen, "test": forged})
+    assert not ok and "do not follow the card's equations" in message
+
+
+def test_verify_compares_whole_arrays(data_copy):
+    """A constant second half of a test split, with a MANIFEST updated to match, is caught."""
+    path = data_copy / "chua.npz"
+    arrays = dict(load_npz(path))
+    arrays["test"][len(arrays["test"]) // 2 :] = 0.0
+    save_npz(path, **arrays)
+    data.update_manifest(data_copy)
+    (check,) = data.verify(["chua"], data_copy, progress=False)
+    assert not check.ok and "do not follow the card's equations" in check.message
 
 
 def test_verify_catches_a_card_that_no_longer_matches_its_arrays(data_copy):
