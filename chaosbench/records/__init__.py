@@ -198,16 +198,18 @@ def _check_artifacts(artifacts: Any) -> None:
             isinstance(value, list) and 0 < len(value) <= max_rows,
             f"artifact {name} must be a list of 1 to {max_rows} rows",
         )
-        width = len(value[0]) if isinstance(value[0], list) else -1
-        for row in value:
-            _check(
-                isinstance(row, list) and len(row) == width and 0 < width <= max_cols,
-                f"artifact {name} must have rows of equal length 1 to {max_cols}",
-            )
-            _check(
-                all(x is None or (_is_number(x) and math.isfinite(x)) for x in row),
-                f"artifact {name} holds a value that is not a finite number or null",
-            )
+        rows = f"artifact {name} must have rows of equal length 1 to {max_cols}"
+        _check(all(type(row) is list for row in value), rows)
+        # JSON gives only these types; exact types keep bools and strings out (thousands of values
+        # per record: checked as a set of types and one array, not value by value).
+        kinds = {type(x) for row in value for x in row}
+        _check(kinds <= {int, float, type(None)}, f"artifact {name} holds a value that is not a finite number or null")
+        try:
+            array = np.asarray(value, dtype=float)  # null -> nan
+        except ValueError:  # ragged
+            array = np.empty((0, 0))
+        _check(array.ndim == 2 and 0 < array.shape[1] <= max_cols, rows)
+        _check(not np.isinf(array).any(), f"artifact {name} holds a value that is not a finite number or null")
 
 
 def _check_body(rec: RunRecord) -> None:
