@@ -153,19 +153,38 @@ def test_lyapunov_json_and_precise(capsys):
     assert code == 2 and "drop --init" in err
 
 
-def test_training_progress_is_shown_within_a_unit_only_in_process(monkeypatch, tmp_path):
-    import dataclasses
+def reports_progress(unit: int, context: None) -> list[str]:
+    """A unit function that reports 1..unit of unit updates (module level: a spawned process imports it)."""
+    from chaosbench.harness.executors import report_progress
 
-    from chaosbench.harness import runner, suites
+    for done in range(1, unit + 1):
+        report_progress(done, unit)
+    return [str(unit)]
+
+
+@pytest.mark.parametrize("limit", [None, 60.0], ids=["in this process", "in its own process"])
+def test_progress_within_a_unit_reaches_the_driver(limit):
     from chaosbench.harness.executors import LocalExecutor
 
-    seen = []
-    monkeypatch.setattr(runner, "execute_unit", lambda unit, context: seen.append(context.train_progress) or [])
-    suite = dataclasses.replace(suites.load("smoke").subset(models=["shplrnn"]), unit_timeout=0)  # no limit: in process
-    for progress in (True, False):
-        runner.run_suite(suite, tmp_path / "results", executor=LocalExecutor(1), progress=progress,
-                         report=lambda line: None)  # fmt: skip
-    assert seen == [True, True, False, False]
+    heard = []
+    results = list(LocalExecutor(1).map(reports_progress, [3], None, lambda unit: limit,
+                                        lambda unit, done, total: heard.append((unit, done, total))))  # fmt: skip
+    assert results == [(3, ["3"])]
+    # every report in this process; from a process at most every PROGRESS_EVERY_S, and the last
+    assert heard == [(3, 1, 3), (3, 2, 3), (3, 3, 3)] if limit is None else heard[-1] == (3, 3, 3)
+
+
+def test_training_reports_each_logged_update():
+    import numpy as np
+
+    from chaosbench.models import PLRNN
+    from chaosbench.training import fit
+
+    heard = []
+    train = np.random.default_rng(0).standard_normal((200, 2)).astype(np.float32)
+    fit(lambda n: PLRNN(n, latent_dim=4), train, 0.01, "bptt", seeds=[0], budget=6, progress=False,
+        on_update=lambda update, budget: heard.append((update, budget)), log_every=2, seq_len=10, batch_size=2)  # fmt: skip
+    assert heard == [(2, 6), (4, 6), (6, 6)]
 
 
 def test_baselines_are_found_when_a_folder_shadows_the_package(monkeypatch):

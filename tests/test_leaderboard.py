@@ -17,7 +17,7 @@ import pytest
 
 from chaosbench.cli import leaderboard as leaderboard_cli
 from chaosbench.cli.tables import write_tables
-from chaosbench.errors import ChaosbenchError, IntegrityError
+from chaosbench.errors import ChaosbenchError
 from chaosbench.metrics import METRICS
 from chaosbench.records import RecordKey, RecordStore, RunRecord
 from chaosbench.leaderboard import html, render, write_leaderboard

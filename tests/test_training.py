@@ -19,7 +19,6 @@ from chaosbench.training import (
     TAU_FRACTION,
     TAU_RULE_VERSION,
     Gtf,
-    Stf,
     as_evaluable,
     fit,
     lyapunov_tau,
@@ -515,7 +514,7 @@ def test_resolve_rejects_bad_regime_files(tmp_path, monkeypatch) -> None:
     _regime_yaml(tmp_path, monkeypatch, f"regime: stf\nparams: {{tau: 10}}\ntraining: {TRAINING_YAML}\n")
     with pytest.raises(ChaosbenchError, match="fraction"):  # every parameter in the YAML: no code default
         resolve(None, "stf")
-    _regime_yaml(tmp_path, monkeypatch, f"regime: stf\nparams: {{tau: 10, fraction: 0.5}}\ntraining: {{lr: 1.0e-3}}\n")
+    _regime_yaml(tmp_path, monkeypatch, "regime: stf\nparams: {tau: 10, fraction: 0.5}\ntraining: {lr: 1.0e-3}\n")
     with pytest.raises(ChaosbenchError, match="missing setting"):
         resolve(None, "stf")
     with pytest.raises(UnknownNameError):

@@ -206,7 +206,7 @@ def _rebuild_matches(card: cards.Card, frozen: dict[str, np.ndarray]) -> tuple[b
 
 
 def _steppable(card: cards.Card, split: str) -> bool:
-    """A split that is the full, noise-free state: each sample must be one step of the next's past."""
+    """A split that is the full, noise-free state, so that each sample is one step of its predecessor."""
     noisy = split == "train" and card.train_noise > 0
     return card.observed is None and card.embedding is None and not noisy
 
@@ -220,5 +220,3 @@ def _step_residual(card: cards.Card, series: np.ndarray, mean: np.ndarray, std: 
     for _ in range(every):
         stepped = advance(system, stepped, card.dt if system.kind == "flow" else None, substeps)
     return float(np.max(np.abs(stepped - states[1:]) / std))
-    return True, (f"rebuilt: {separation} (platform floating point); mean/sd agree within "
-                  f"{shift:.1%}/{spread:.1%} of the frozen sd")  # fmt: skip

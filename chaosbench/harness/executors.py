@@ -18,10 +18,15 @@ imported): measured at 5.8 CPU-seconds, against 1 to 18 minutes per unit of the 
 65 s). With one worker and no time limit a unit runs in this process (for a debugger).
 ``RayExecutor`` runs one Ray task per unit on a local instance or an existing cluster (optional
 extra ``ray``), at most as many at a time as the cluster has room for.
+
+Progress within a unit: code running a unit calls :func:`report_progress` (training does, at each
+logged update); the local executor forwards it to the driver's ``on_progress`` (from a unit's
+process on the same pipe, at most every ``PROGRESS_EVERY_S``). Ray tasks send none.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import multiprocessing.util
@@ -43,7 +48,41 @@ from chaosbench.errors import ChaosbenchError, first_line
 U = TypeVar("U")
 UnitFn = Callable[[Any, Any], list[str]]
 Timeout = Callable[[Any], float | None]  # seconds a unit may run (None: no limit)
+OnProgress = Callable[[Any, int, int], None]  # (unit, updates done, updates in all)
 START_TIMEOUT_S = 300.0  # a unit's process must have started (imports done) within this
+PROGRESS_EVERY_S = 0.5  # a unit's process reports its progress at most this often
+
+_progress_sink: Callable[[int, int], None] | None = None
+
+
+def report_progress(done: int, total: int) -> None:
+    """Tell the driver how far the running unit has come (``done`` of ``total`` updates); a no-op
+    outside a unit run by an executor."""
+    if _progress_sink is not None:
+        _progress_sink(done, total)
+
+
+@contextmanager
+def _reporting_to(sink: Callable[[int, int], None] | None) -> Iterator[None]:
+    global _progress_sink
+    previous, _progress_sink = _progress_sink, sink
+    try:
+        yield
+    finally:
+        _progress_sink = previous
+
+
+class _Throttled:
+    """Sends ``(done, total)`` on a unit's pipe, at most every ``PROGRESS_EVERY_S`` (and the last)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn, self.last = conn, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S or done >= total:
+            self.last = now
+            self.conn.send(("progress", (done, total)))
 
 
 @dataclass(frozen=True)
@@ -63,12 +102,14 @@ def no_limit(unit: Any) -> None:
 
 
 class Executor(Protocol):
-    """Runs ``fn(unit, context)`` for every unit; yields ``(unit, result)`` in completion order."""
+    """Runs ``fn(unit, context)`` for every unit; yields ``(unit, result)`` in completion order;
+    calls ``on_progress(unit, done, total)`` as a unit reports progress (if the executor can)."""
 
     name: str
 
     def map(
-        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit
+        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit,
+        on_progress: OnProgress | None = None,
     ) -> Iterator[tuple[U, Result]]: ...
 
 
@@ -94,7 +135,8 @@ class LocalExecutor:
         self.workers = workers
 
     def map(
-        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit
+        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit,
+        on_progress: OnProgress | None = None,
     ) -> Iterator[tuple[U, Result]]:
         todo = iter(units)
         running: list[_Process] = []
@@ -106,9 +148,9 @@ class LocalExecutor:
                 for unit in drawn:
                     limit = timeout(unit)
                     if limit is None and self.workers == 1:
-                        yield unit, _in_this_process(fn, unit, context)
+                        yield unit, _in_this_process(fn, unit, context, on_progress)
                     else:
-                        running.append(_Process(fn, unit, context, limit))
+                        running.append(_Process(fn, unit, context, limit, on_progress))
                 if running:
                     yield from _next_results(running)
         finally:  # on Ctrl-C or an error too: no unit runs on unseen
@@ -139,9 +181,10 @@ def _user_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _in_this_process(fn: UnitFn, unit: Any, context: Any) -> list[str]:
+def _in_this_process(fn: UnitFn, unit: Any, context: Any, on_progress: OnProgress | None) -> list[str]:
+    sink = None if on_progress is None else functools.partial(on_progress, unit)
     try:
-        with _user_interrupts():
+        with _user_interrupts(), _reporting_to(sink):
             return fn(unit, context)
     except _Interrupt:
         raise KeyboardInterrupt from None
@@ -150,10 +193,10 @@ def _in_this_process(fn: UnitFn, unit: Any, context: Any) -> list[str]:
 class _Process:
     """One unit in its own process; messages come on ``conn`` (see :func:`_work`)."""
 
-    def __init__(self, fn: UnitFn, unit: Any, context: Any, limit: float | None) -> None:
+    def __init__(self, fn: UnitFn, unit: Any, context: Any, limit: float | None, on_progress: OnProgress | None) -> None:
         spawn = multiprocessing.get_context("spawn")
         self.conn, send = spawn.Pipe(duplex=False)
-        self.unit, self.limit, self.running = unit, limit, False
+        self.unit, self.limit, self.running, self.on_progress = unit, limit, False, on_progress
         self.process = spawn.Process(target=_work, args=(fn, unit, context, send), name=f"chaosbench {unit}")
         # Ctrl-C held back while the process starts: it starts with Ctrl-C blocked, then ignores it
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -176,6 +219,10 @@ class _Process:
         if kind == "started":  # the limit counts from here: process start-up is not the unit's
             self.running = True
             self.deadline = None if self.limit is None else time.monotonic() + self.limit
+            return None
+        if kind == "progress":
+            if self.on_progress is not None:
+                self.on_progress(self.unit, *payload)
             return None
         self._end()
         if kind == "error":
@@ -251,7 +298,8 @@ class RemoteTraceback(Exception):
 
 
 def _work(fn: UnitFn, unit: Any, context: Any, conn: Connection) -> None:
-    """A unit's process: say it started, run the unit, send the result (or the error), exit."""
+    """A unit's process: say it started, run the unit (its progress sent as it comes), send the
+    result (or the error), exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver, which stops us
     signal.signal(signal.SIGTERM, lambda signum, frame: _quit())  # so: at a time limit, on Ctrl-C
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -259,7 +307,8 @@ def _work(fn: UnitFn, unit: Any, context: Any, conn: Connection) -> None:
     try:
         conn.send(("started", None))
         try:
-            message: tuple[str, Any] = ("result", fn(unit, context))
+            with _reporting_to(_Throttled(conn)):
+                message: tuple[str, Any] = ("result", fn(unit, context))
         except Exception as err:
             message = ("error", (_portable(err), traceback.format_exc()))
         conn.send(message)
@@ -338,7 +387,8 @@ class RayExecutor:
     when ``None``) and shut down afterwards. Workers import chaosbench themselves, so a cluster's
     nodes need it installed, along with the datasets. At most as many tasks are submitted as the
     cluster's CPUs (and GPUs) hold at once, so a task starts when it is submitted and its time
-    limit counts from there; a task past it is cancelled (its worker killed).
+    limit counts from there; a task past it is cancelled (its worker killed). Tasks report no
+    progress within a unit (``on_progress`` is not called).
     """
 
     name = "ray"
@@ -395,7 +445,8 @@ class RayExecutor:
             return Lost(f"worker died: {type(err).__name__}: {first_line(err)}", time.monotonic() - task.started)
 
     def map(
-        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit
+        self, fn: UnitFn, units: Iterable[U], context: Any, timeout: Timeout = no_limit,
+        on_progress: OnProgress | None = None,
     ) -> Iterator[tuple[U, Result]]:
         ray = self.ray
         todo = iter(units)

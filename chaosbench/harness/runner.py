@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ from chaosbench.harness.evaluate import (
     EVAL_PROTOCOL_VERSION, MODEL_ERRORS, EvalSettings, Outcome, Reference, evaluate, one_line, reference,
     reference_artifacts,
 )
-from chaosbench.harness.executors import Executor, LocalExecutor, Lost
+from chaosbench.harness.executors import Executor, LocalExecutor, Lost, report_progress
 from chaosbench.harness.locks import UnitLock, holder, try_lock
 from chaosbench.harness.preflight import preflight
 from chaosbench.records import Problem, RecordKey, RecordStore, RunRecord, config_sha256, read_record
@@ -62,7 +62,6 @@ class RunContext:
     data_dir: str | None = None
     external_dir: str | None = None
     threads: int = 1  # torch CPU threads per unit: the models are small, more threads only contend
-    train_progress: bool = False  # the training loop's own bar (per update; in-process runs only)
 
 
 @dataclass
@@ -146,12 +145,6 @@ def run_suite(
         if problem.path.resolve() in expected:
             summary.recomputed.append(problem.path)
 
-    # Units run in this process with one local worker and no time limit: then the training loop's
-    # own bar shows the current unit's updates below the suite's bar (from a unit's own process,
-    # a second bar would write over the suite's).
-    in_process = isinstance(executor, LocalExecutor) and executor.workers == 1
-    if progress and in_process and all(suite.timeout(unit) is None for unit in units):
-        context = replace(context, train_progress=True)
     bar = tqdm(total=len(units), disable=not progress, unit="unit", file=sys.stderr, desc=suite.name,
                dynamic_ncols=True)  # fmt: skip
     locks: dict[str, UnitLock] = {}
@@ -176,10 +169,16 @@ def run_suite(
                 bar.update(1)
 
     stop = threading.Event()
-    if progress:  # the elapsed time moves while units run in workers (no per-update news from them)
+    if progress:  # the elapsed time moves between the units' reports
         threading.Thread(target=_tick, args=(bar, stop), daemon=True).start()
+    training: dict[str, str] = {}  # unit -> "updates done/budget", while it trains
+
+    def on_progress(unit: WorkUnit, done: int, total: int) -> None:
+        training[str(unit)] = f"{done}/{total}"
+        bar.set_postfix_str(" ".join(f"{name} {at}" for name, at in training.items()), refresh=False)
+
     try:
-        for unit, result in executor.map(execute_unit, claimed(), context, suite.timeout):
+        for unit, result in executor.map(execute_unit, claimed(), context, suite.timeout, on_progress):
             if isinstance(result, Lost):  # its worker died or timed out: the driver records it
                 summary.lost += 1
                 result = _execute(unit, context, lost=result)
@@ -191,7 +190,8 @@ def run_suite(
                 if record.status != "ok":
                     bar.write(f"{record.key}: {record.status} ({record.reason})", file=sys.stderr)
             locks.pop(str(unit)).release()
-            bar.set_postfix_str(str(unit), refresh=False)
+            training.pop(str(unit), None)
+            bar.set_postfix_str(" ".join(f"{name} {at}" for name, at in training.items()), refresh=False)
             bar.update(1)
     finally:
         for lock in locks.values():
@@ -278,7 +278,7 @@ def _execute(unit: WorkUnit, context: RunContext, lost: Lost | None = None) -> l
 
     dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
     if lost is None:
-        trained = train_unit(unit, dataset, ref, context.device, progress=context.train_progress)
+        trained = train_unit(unit, dataset, ref, context.device, on_update=report_progress)
     else:
         trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
     return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
@@ -316,6 +316,7 @@ def train_unit(
     *,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
+    on_update: Callable[[int, int], None] | None = None,
 ) -> list[Trained]:
     """Train the unit's seeds by its resolved configuration; one :class:`Trained` per record key
     (``unit.record_keys()``: per seed, and per rung of a budget ladder).
@@ -324,10 +325,10 @@ def train_unit(
     ``callbacks``) to the unit's budget, the top rung of a ladder, whose lower rungs are copies
     of the members taken on the way; an evaluable model is fitted seed by seed. Model code that
     raises gives members without a model; a :class:`ChaosbenchError` (a configuration problem)
-    propagates.
+    propagates. ``progress`` draws the training bar; ``on_update(update, budget)`` hears of it.
     """
     if unit.regime is not None:
-        return _train_latent(unit, dataset, ref, device, callbacks, progress)
+        return _train_latent(unit, dataset, ref, device, callbacks, progress, on_update)
     if callbacks:
         raise ChaosbenchError(f"{unit}: training callbacks need a latent model, '{unit.model.name}' is evaluable")
     return _fit_evaluable(unit, dataset)
@@ -371,7 +372,8 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
 
 
 def _train_latent(
-    unit: WorkUnit, dataset: Any, ref: Reference, device: str, callbacks: Sequence[Callback], progress: bool
+    unit: WorkUnit, dataset: Any, ref: Reference, device: str, callbacks: Sequence[Callback], progress: bool,
+    on_update: Callable[[int, int], None] | None,
 ) -> list[Trained]:
     from chaosbench.models.registry import build
     from chaosbench.training import fit, resolve_device
@@ -384,7 +386,7 @@ def _train_latent(
     try:
         result = fit(factory, dataset.train, dataset.dt, config.regime, seeds=list(unit.seeds),
                      budget=unit.budget, model=unit.model.spec, device=device, callbacks=callbacks,
-                     progress=progress, lambda_max=ref.lambda_max, snapshots=unit.rungs,
+                     progress=progress, on_update=on_update, lambda_max=ref.lambda_max, snapshots=unit.rungs,
                      **asdict(config.training))  # fmt: skip
     except ChaosbenchError:
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,7 @@ def fit(
     device: str = "auto",
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    on_update: Callable[[int, int], None] | None = None,
     lambda_max: float | None = None,
     snapshots: Sequence[int] = (),
     **training: Any,
@@ -93,7 +94,8 @@ def fit(
     member equals what ``seeds=[s]`` alone gives (see ``tests/test_training.py`` for the
     tolerance). ``snapshots``: updates (``1 <= k <= budget``) after which every member is copied
     into ``FitResult.snapshots`` without touching training (the learning rate still decays over
-    ``budget``): a budget ladder's lower rungs.
+    ``budget``): a budget ladder's lower rungs. ``progress`` draws a bar; ``on_update(update,
+    budget)`` is called at every logged update instead (a harness reporting to its driver).
     """
     config = resolve(model, regime, training=training)
     settings = config.training
@@ -116,7 +118,7 @@ def fit(
     ensemble = Ensemble(model_factory, data.shape[1], seeds, dev)
     tensor = torch.as_tensor(data, device=dev)
     copies = _Snapshots({int(k) for k in snapshots} - {int(budget)}, start)
-    out = run(ensemble, tensor, resolved, settings, int(budget), (*callbacks, copies), progress)
+    out = run(ensemble, tensor, resolved, settings, int(budget), (*callbacks, copies), progress, on_update)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - start

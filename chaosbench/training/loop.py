@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -197,8 +197,10 @@ def run(
     budget: int,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    on_update: Callable[[int, int], None] | None = None,
 ) -> LoopOutput:
-    """Train ``ensemble`` on ``data`` (``(T, N)`` on its device) for ``budget`` updates."""
+    """Train ``ensemble`` on ``data`` (``(T, N)`` on its device) for ``budget`` updates;
+    ``on_update(update, budget)`` is called at every logged update (a harness's progress)."""
     size, device = ensemble.size, data.device
     params = ensemble.trainable()
     # foreach: one call per operation over all stacked tensors (torch's CPU default loops).
@@ -237,6 +239,8 @@ def run(
         if update % settings.log_every == 0 or update == budget:
             acc.flush(update, optimizer.param_groups[0]["lr"], alpha if adaptive else None, logs)
             bar.update(update - bar.n)
+            if on_update is not None:
+                on_update(update, budget)
             if bool(guard.diverged.all()):
                 break
         _run_callbacks(callbacks, update, ensemble, logs)
