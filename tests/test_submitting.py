@@ -112,6 +112,36 @@ def test_the_tutorial_ends_in_the_ranked_table_and_page(tutorial: dict[str, Any]
     assert not (folder / "leaderboard").exists()  # the leaderboard of record is never written
 
 
+def test_the_merged_page_shows_the_submission_in_a_browser(tutorial: dict[str, Any], tmp_path: Path) -> None:
+    """The newcomer's last step: the merged page, opened in headless Chromium, lists the
+    submission in the lorenz63 table, links its row to its model card and raises no errors."""
+    from test_leaderboard_browser import CHROMIUM, Browser, _errors
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    name = option(tutorial["argv"], "--name")
+    browser = Browser(tmp_path / "profile")
+    try:
+        for domain in ("Runtime", "Log", "Page"):
+            browser.page(f"{domain}.enable")
+        browser.page("Page.navigate", url=(tutorial["dir"] / "ranked" / "index.html").resolve().as_uri())
+        events = browser.wait_for_event("Page.loadEventFired")
+        models = browser.evaluate(
+            "Array.from(document.querySelectorAll('#lorenz63 table.sortable tbody tr'), r => r.cells[2].textContent.trim())"
+        )
+        assert any(name in model for model in models), models
+        card = browser.evaluate(
+            f"(() => {{ const c = document.getElementById('card-{name}'); "
+            "const r = c && c.getBoundingClientRect(); return c && [r.width, r.height, c.textContent]; })()"
+        )
+        assert card is not None, "the merged page has the submission's model card"
+        width, height, text = card
+        assert width > 100 and height > 20 and "120" in text  # drawn, with its parameter count
+        assert _errors(events + browser.drain()) == []
+    finally:
+        browser.close()
+
+
 def test_validate_checks_only_the_submitted_model(tutorial: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     submission, suite = tutorial["submission"], str(tutorial["suite"])
     capsys.readouterr()
