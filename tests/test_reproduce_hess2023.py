@@ -161,3 +161,12 @@ def test_tiny_study_end_to_end_and_resumes(external, tiny_suite, tmp_path, monke
     # a rerun with the same settings trains nothing
     monkeypatch.setattr(runner, "train_unit", lambda *a, **k: pytest.fail("retrained a cached run"))
     hess2023.run(settings, out, progress=False)
+
+
+def test_settings_mistakes_are_one_line_errors():
+    doc = config.load("hess2023")
+    with pytest.raises(ChaosbenchError, match="unknown setting"):
+        parse({**doc, "epochs": 5000})
+    row = {k: v for k, v in doc["rows"][0].items() if k != "paper"}
+    with pytest.raises(ChaosbenchError, match="missing setting.*paper"):
+        parse({**doc, "rows": [row]})

@@ -33,9 +33,11 @@ def run(settings_doc: Mapping[str, Any], out: Path, progress: bool = True) -> Pa
         summary = verdicts.summarise(mine)
         files = settings.paper_data.get(row.dataset)
         in_sample = files is not None and paper_data.in_sample(files)
-        summary.update(row=row, model=mine[0]["model"], regime=mine[0]["regime"],
-                       verdict=verdicts.verdict(summary, row.paper, record_of["budget"], in_sample),
-                       projected=verdicts.projected_core_hours(summary, record_of["budget"], len(record_of["seeds"])))  # fmt: skip
+        summary.update(
+            row=row, model=mine[0]["model"], regime=mine[0]["regime"],
+            verdict=verdicts.verdict(summary, row.paper, record_of["budget"], in_sample),
+            projected=verdicts.projected_core_hours(summary, record_of["budget"], len(record_of["seeds"])),
+        )  # fmt: skip
         rows.append(summary)
     suite = runs.suite_doc(settings.suite)
     entries = {d.name: d for d in (runs.unit(settings, row, suite, settings.seeds[0]).dataset for row in settings.rows)}

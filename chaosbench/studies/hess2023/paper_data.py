@@ -19,7 +19,9 @@ def in_sample(files: Mapping[str, Mapping[str, str]]) -> bool:
     return files["train"]["sha256"] == files["test"]["sha256"]
 
 
-def check(name: str, files: Mapping[str, Mapping[str, str]], entry: DatasetEntry, external_dir: str | None) -> dict[str, Any]:
+def check(
+    name: str, files: Mapping[str, Mapping[str, str]], entry: DatasetEntry, external_dir: str | None
+) -> dict[str, Any]:
     """Recording ``name`` (a suite entry read from ``external_dir``) against the paper's
     ``files``: each local file's sha256 and whether it is the paper's array of the same role.
     chaosbench's own test series is the held-out continuation (``test_file``) or the last

@@ -23,8 +23,8 @@ LOCAL_KEYS = ("data_dir_external",)  # settings that name a folder of this machi
 
 def banner(settings: Mapping[str, Any], record_of: Mapping[str, Any]) -> list[str]:
     """The pipeline-only warning when the rows trained fewer updates than the study's budget."""
-    short = [] if settings["budget"] >= record_of["budget"] else [f"{settings['budget']} (the study: {record_of['budget']})"]
-    return pipeline_banner("hess2023", short)
+    budget, full = settings["budget"], record_of["budget"]
+    return pipeline_banner("hess2023", [f"{budget} (the study: {full})"] if budget < full else [])
 
 
 def markdown(settings: Mapping[str, Any], record_of: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],

@@ -91,7 +91,9 @@ def run(settings: Settings, root: Path, progress: bool) -> list[dict[str, Any]]:
     return done
 
 
-def train_and_score(entry: Entry, row: Row, work: suites.WorkUnit, settings: Settings, progress: bool) -> dict[str, Any]:
+def train_and_score(
+    entry: Entry, row: Row, work: suites.WorkUnit, settings: Settings, progress: bool
+) -> dict[str, Any]:
     """Train ``work`` (one seed) and score it by the runner, on one CPU thread as the study's
     models are small; the run record is written beside the result."""
     ds = recording(work.dataset, settings.data_dir_external)

@@ -54,7 +54,7 @@ def parse(doc: Mapping[str, Any]) -> Settings:
     budget, seeds = doc["budget"], doc["seeds"]
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ChaosbenchError(f"hess2023: budget must be a positive integer, got {budget!r}")
-    ok = isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ok = isinstance(seeds, list) and seeds and all(type(s) is int and s >= 0 for s in seeds)
     if not ok or len(set(seeds)) != len(seeds):
         raise ChaosbenchError(f"hess2023: seeds must be distinct non-negative integers, got {seeds!r}")
     if not isinstance(doc["rows"], list) or not doc["rows"]:
@@ -72,8 +72,10 @@ def _known(owner: str, doc: Any, keys: tuple[str, ...], optional: tuple[str, ...
         raise ChaosbenchError(f"{owner}: expected a mapping, got {doc!r}")
     unknown = sorted(set(doc) - set(keys))
     missing = [k for k in keys if k not in doc and k not in optional]
-    if unknown or missing:
-        raise ChaosbenchError(f"{owner}: unknown setting(s) {unknown}, missing {missing} (known: {', '.join(keys)})")
+    if unknown:
+        raise ChaosbenchError(f"{owner}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(keys)})")
+    if missing:
+        raise ChaosbenchError(f"{owner}: missing setting(s) {', '.join(missing)}")
 
 
 def _row(doc: Any) -> Row:
