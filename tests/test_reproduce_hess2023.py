@@ -170,3 +170,20 @@ def test_settings_mistakes_are_one_line_errors():
     row = {k: v for k, v in doc["rows"][0].items() if k != "paper"}
     with pytest.raises(ChaosbenchError, match="missing setting.*paper"):
         parse({**doc, "rows": [row]})
+
+
+def test_a_row_is_the_empirical_suites_unit():
+    """The study's unit of a named configuration and the empirical suite's at the same budget:
+    one resolved configuration (so one config_sha256 in their records)."""
+    from chaosbench.harness import suites
+    from chaosbench.records import config_sha256
+    from chaosbench.studies.hess2023 import runs
+
+    settings = parse(config.load("hess2023", "quick"))
+    suite_doc = runs.suite_doc("empirical")
+    by_key = {str(u): u for u in suites.parse({**suite_doc, "budget": settings.budget}).units()}
+    for label, key in (("shPLRNN + GTF", "ecg/shplrnn_gtf_ecg/gtf"), ("LSTM", "ecg/lstm/bptt")):
+        row = next(r for r in settings.rows if r.dataset == "ecg" and r.label == label)
+        mine = runs.unit(settings, row, suite_doc, 0)
+        theirs = next(u for k, u in by_key.items() if k.startswith(key))
+        assert config_sha256(mine.settings()) == config_sha256(theirs.settings())
