@@ -77,8 +77,8 @@ def _eeg_note(check: Mapping[str, Any] | None) -> list[str]:
         f"**The paper's EEG numbers are in-sample.** In the reference code's data, `{paper['train']['file']}` "
         f"(sha256 `{paper['train']['sha256']}`) and `{paper['test']['file']}` (sha256 "
         f"`{paper['test']['sha256']}`) are {same}: its models are scored on the series they were trained "
-        f"on. chaosbench scores the EEG on a held-out split instead, the last {num(check['test_fraction'])} "
-        "of the recording (trained on the rest), so these rows answer a harder question than the paper's "
+        f"on. chaosbench scores the EEG on a held-out split instead, the last "
+        f"{num(100 * check['test_fraction'])} % of the recording (trained on the rest), so these rows answer a harder question than the paper's "
         "and carry no verdict; the paper's values stand beside them for orientation only.", "",
     ]  # fmt: skip
 
