@@ -34,7 +34,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from chaosbench.studies import reproduce
 
     path = reproduce(args.study, args.out, preset=args.preset, budget=args.budget, seeds=args.seeds,
-                     device=args.device, progress=not args.no_progress)  # fmt: skip
+                     device=args.device, data_dir_external=args.data_dir_external,
+                     progress=not args.no_progress)  # fmt: skip
     print(path)
     return 0
 
@@ -42,7 +43,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "reproduce",
-        help="re-run a published study (e.g. mikhaeil2022) and write its report with figures",
+        help="re-run a published study (mikhaeil2022, hess2023) and write its report with figures",
         description="Run a study's configurations that are not cached yet under --out, then write "
         "REPORT.md and its figures there. Settings: baselines/studies/<STUDY>.yaml.",
     )
@@ -53,5 +54,6 @@ def register(sub: Any) -> None:
     add("--budget", type=int, default=None, help="gradient updates of every training run")
     add("--seeds", type=seeds_arg, default=None, help="seed count N (0..N-1) or a list like 0,1,2")
     add("--device", default=None, help=f"{', '.join(DEVICE_CHOICES)} or cuda:<i> (default: the study's)")
+    add("--data-dir-external", default=None, help="folder of the recordings a study reads (e.g. hess2023)")
     add("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=_reproduce)

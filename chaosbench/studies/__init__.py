@@ -33,6 +33,12 @@ def _run_mikhaeil2022(settings: Mapping[str, Any], out: Path, progress: bool) ->
     return mikhaeil2022.run(settings, out, progress)
 
 
+def _run_hess2023(settings: Mapping[str, Any], out: Path, progress: bool) -> Path:
+    from chaosbench.studies import hess2023
+
+    return hess2023.run(settings, out, progress)
+
+
 studies: Registry[Study] = Registry("study")
 studies.register(
     "mikhaeil2022",
@@ -41,6 +47,15 @@ studies.register(
         "Mikhaeil et al. 2022 (STF interval vs tau_pred, gradient divergence) and Vogt et al. "
         "(Lyapunov spectrum over training)",
         _run_mikhaeil2022,
+    ),
+)
+studies.register(
+    "hess2023",
+    Study(
+        "hess2023",
+        "Hess et al. 2023 (generalized teacher forcing), Table 1 on the ECG and EEG recordings: "
+        "shPLRNN + GTF and + STF, dendPLRNN, reservoir computer, LSTM",
+        _run_hess2023,
     ),
 )
 
@@ -58,11 +73,14 @@ def reproduce(
     budget: int | None = None,
     seeds: int | Sequence[int] | None = None,
     device: str | None = None,
+    data_dir_external: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> Path:
-    """Run study ``name`` (resuming from its cache in ``out``) and return the report's path."""
+    """Run study ``name`` (resuming from its cache in ``out``) and return the report's path;
+    ``data_dir_external``: the folder of the recordings a study reads (see its settings)."""
     study = studies.get(name)
-    settings = config.load(name, preset, budget=budget, seeds=seeds, device=device)
+    external = None if data_dir_external is None else str(data_dir_external)
+    settings = config.load(name, preset, budget=budget, seeds=seeds, device=device, data_dir_external=external)
     return study.run(settings, Path(out) if out is not None else default_out(name), progress)
 
 

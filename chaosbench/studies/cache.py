@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chaosbench import __version__
 from chaosbench.records import atomic_write, canonical_json
 
 RESULT_FILE = "result.json"
@@ -35,6 +36,19 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite_or_none(v) for v in value]
     return value
+
+
+def unit_config(work: Any, dataset_sha256: str, device: str) -> dict[str, Any]:
+    """What a trained-and-scored work unit's result depends on: its resolved settings (those a
+    run record of it is pinned to, versions included), its seeds, the dataset's hash, the device
+    and the chaosbench version. Any change of a YAML setting that reaches the unit changes it."""
+    return {
+        "chaosbench": __version__,
+        "dataset_sha256": dataset_sha256,
+        "settings": work.settings(),
+        "seeds": list(work.seeds),
+        "device": device,
+    }
 
 
 class Entry:

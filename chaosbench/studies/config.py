@@ -3,7 +3,8 @@
 The file holds ``study`` (its name), ``settings`` and ``presets`` (name -> partial settings,
 merged key by key into ``settings``). The command-line overrides are generic: ``budget`` replaces
 every ``budget`` key anywhere in the settings, ``seeds`` (a count ``n`` means ``0..n-1``) and
-``device`` replace the top-level keys.
+``device`` replace the top-level keys, and ``data_dir_external`` the top-level key of a study
+that reads recordings (one that has the key).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def load(
     budget: int | None = None,
     seeds: int | Sequence[int] | None = None,
     device: str | None = None,
+    data_dir_external: str | None = None,
 ) -> dict[str, Any]:
     """The settings of study ``name`` with ``preset`` merged in and the overrides applied."""
     doc = read(name)
@@ -62,6 +64,10 @@ def load(
         settings = {**settings, "seeds": list(range(seeds)) if isinstance(seeds, int) else list(seeds)}
     if device is not None:
         settings = {**settings, "device": device}
+    if data_dir_external is not None:
+        if "data_dir_external" not in settings:
+            raise ChaosbenchError(f"study '{name}' reads no recordings: --data-dir-external does not apply")
+        settings = {**settings, "data_dir_external": str(data_dir_external)}
     return settings
 
 

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from chaosbench import __version__, data
+from chaosbench import data
 from chaosbench.errors import ChaosbenchError
 from chaosbench.harness import runner, suites
 from chaosbench.harness.evaluate import EvalSettings, Reference, reference
+from chaosbench.studies.cache import unit_config
 from chaosbench.studies.mikhaeil2022.settings import StudySettings
 from chaosbench.training import Callback, cpu_threads, resolve_device
 
@@ -65,16 +66,8 @@ def unit(
 
 
 def cache_config(work: suites.WorkUnit, settings: StudySettings) -> dict[str, Any]:
-    """Everything a configuration's result depends on: the unit's resolved settings (those a run
-    record of it is pinned to, versions included), its seeds, the dataset's hash, the device and
-    the chaosbench version. Any change of a YAML setting that reaches the unit changes it."""
-    return {
-        "chaosbench": __version__,
-        "dataset_sha256": dataset(work.dataset.name).sha256,
-        "settings": work.settings(),
-        "seeds": list(work.seeds),
-        "device": str(resolve_device(settings.device)),
-    }
+    """The cache key material of a configuration (:func:`chaosbench.studies.cache.unit_config`)."""
+    return unit_config(work, dataset(work.dataset.name).sha256, str(resolve_device(settings.device)))
 
 
 def train(

@@ -6,7 +6,6 @@ claim written by hand.
 
 from __future__ import annotations
 
-import math
 import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 from chaosbench import __version__
 from chaosbench.harness.evaluate import EVAL_PROTOCOL_VERSION
 from chaosbench.records import git_commit
+from chaosbench.studies.markdown import num, pipeline_banner, table
 from chaosbench.studies.mikhaeil2022 import findings
 from chaosbench.studies.mikhaeil2022.common import dataset
 from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION
@@ -24,24 +24,8 @@ from chaosbench.training import TAU_FRACTION, TAU_RULE_VERSION
 TITLE = "Reproduction: Mikhaeil, Monfared & Durstewitz (NeurIPS 2022) and Vogt et al. (arXiv 2006.14123)"
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
 def _agree(ok: bool) -> str:
     return "**agrees**" if ok else "**does not agree**"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(_num(v) for v in row) + " |" for row in rows]
-    return lines + [""]
 
 
 def markdown(
@@ -78,15 +62,7 @@ def banner(settings: Mapping[str, Any]) -> list[str]:
         for part, label in parts.items()
         if settings.get(part, {}).get("budget", full[part]["budget"]) < full[part]["budget"]
     ]
-    if not short:
-        return []
-    return [
-        f"> **Pipeline-only run: the verdicts below mean nothing.** Gradient updates per training run: "
-        f"{', '.join(short)}. This checks that every step of the study runs and writes its report; "
-        "whether a result \"agrees\" with the papers is decided for models trained with the study's "
-        "own budgets (`chaosbench reproduce mikhaeil2022` without `--preset` or `--budget`).",
-        "",
-    ]
+    return pipeline_banner("mikhaeil2022", short)
 
 
 def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str) -> list[str]:
@@ -101,7 +77,7 @@ def _header(settings: Mapping[str, Any], forcing: Mapping[str, Any], device: str
     for name in forcing:
         ds = dataset(name)
         rows.append([name, ds.card.get("version"), ds.dt, ds.lambda_max, ds.tau_pred_steps, f"`{ds.sha256}`"])
-    out += _table(["dataset", "version", "dt", "lambda_max", "tau_pred (steps)", "sha256 (arrays)"], rows)
+    out += table(["dataset", "version", "dt", "lambda_max", "tau_pred (steps)", "sha256 (arrays)"], rows)
     out += ["## Settings", "", "```yaml", yaml.safe_dump(dict(settings), sort_keys=False).rstrip(), "```", ""]
     out += [
         "Model: the named baseline with its defaults from `baselines/models/`; optimiser, learning "
@@ -116,7 +92,7 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None,
     out = [
         "## 1. Reconstruction quality vs forcing interval", "",
         "STF with `tau` log-spaced from 1 to 10 x tau_pred (tau_pred and the STF rule's own tau "
-        f"included: tau rule v{TAU_RULE_VERSION}, tau = {_num(TAU_FRACTION)} tau_pred), and BPTT. The window "
+        f"included: tau rule v{TAU_RULE_VERSION}, tau = {num(TAU_FRACTION)} tau_pred), and BPTT. The window "
         "is `seq_len = max(min_seq_len, 2 tau)` with `batch_size = max(1, round(steps_per_update / "
         "seq_len))`, so every window holds at least two full free runs of length `tau` and every "
         "update sees the same number of sequence steps. Each seed runs freely from the first test "
@@ -129,9 +105,9 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None,
         floor = findings.sampling_floor(ds.train, ds.test, n_test)
         out += [f"### {name}", "",
                 f"Sampling floor: the true system's training series (another orbit) scores D_stsp "
-                f"{_num(floor['d_stsp'])} and D_H {_num(floor['d_h'])} against the first {floor['n']} test "
+                f"{num(floor['d_stsp'])} and D_H {num(floor['d_h'])} against the first {floor['n']} test "
                 "points; scores near these are as good as the evaluation length can tell.", ""]  # fmt: skip
-        out += _table(
+        out += table(
             ["run", "tau", "tau / tau_pred", "seq_len", "batch", "seeds", "diverged", "failed",
              "D_stsp", "D_H", "lambda_max of model", "train time (s)"],
             [[r["label"], r["tau"], r["tau_over_pred"], r["seq_len"], r["batch_size"], r["n"], r["diverged"],
@@ -140,18 +116,18 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None,
         for c in findings.forcing_checks(rows):
             if c["flat"]:
                 out.append(
-                    f"- {c['metric']}: every tau scores the same ({_num(c['best'])}, to within "
-                    f"{_num(findings.FLAT)} relative): there is no optimum, so an optimum near "
+                    f"- {c['metric']}: every tau scores the same ({num(c['best'])}, to within "
+                    f"{num(findings.FLAT)} relative): there is no optimum, so an optimum near "
                     f"tau_pred {_agree(False)} with the paper; best STF better than BPTT "
-                    f"({_num(c['bptt'])}): {_agree(c['beats_bptt'])}."
+                    f"({num(c['bptt'])}): {_agree(c['beats_bptt'])}."
                 )
                 continue
             out.append(
-                f"- {c['metric']}: the optimum is at tau = {c['best_tau']} = {_num(c['best_ratio'])} "
-                f"tau_pred ({c['metric']} {_num(c['best'])}). Optimum within a factor "
-                f"{_num(findings.NEAR)} of tau_pred: {_agree(c['near'])} with the paper. U-shape "
-                f"(tau = 1: {_num(c['first'])}, largest tau: {_num(c['last'])}, both above the "
-                f"optimum): {_agree(c['u_shape'])}. Best STF better than BPTT ({_num(c['bptt'])}): "
+                f"- {c['metric']}: the optimum is at tau = {c['best_tau']} = {num(c['best_ratio'])} "
+                f"tau_pred ({c['metric']} {num(c['best'])}). Optimum within a factor "
+                f"{num(findings.NEAR)} of tau_pred: {_agree(c['near'])} with the paper. U-shape "
+                f"(tau = 1: {num(c['first'])}, largest tau: {num(c['last'])}, both above the "
+                f"optimum): {_agree(c['u_shape'])}. Best STF better than BPTT ({num(c['bptt'])}): "
                 f"{_agree(c['beats_bptt'])}."
             )
         out.append("")
@@ -171,14 +147,14 @@ def _gradients(results: Sequence[dict[str, Any]], settings: Mapping[str, Any], f
         "the damped map's Jacobian is that factor times the original's at the same activation "
         "pattern). Each model's `lambda_max` (per time unit) is measured by the QR method "
         "(`chaosbench.lyapunov.spectrum`) from encoded test states; it is *chaotic* when "
-        f"`lambda_max > {findings.CHAOS_TOL} x {_num(ds.lambda_max)}` (the data's), else stable or "
+        f"`lambda_max > {findings.CHAOS_TOL} x {num(ds.lambda_max)}` (the data's), else stable or "
         "cyclic. For each free-run length T, the norm of the gradient of the MSE loss of a T-step "
         "free run (from `encode` of a training window's first point) with respect to all "
         f"parameters, median over {part['n_windows']} windows. *growth* = norm at T_max / norm at "
         "the length nearest T_max / 10; *rate* = slope of log norm vs T over that range, to compare "
         "with lambda_max per step.", "",
     ]  # fmt: skip
-    out += _table(
+    out += table(
         ["model", "lambda_max", "class", "norm at T_min", "T_ref", "norm at T_ref", "T_max",
          "norm at T_max", "growth", "rate (per step)", "lambda_max per step"],
         [[r["label"], r["lambda_max"], "chaotic" if r["chaotic"] else "stable/cyclic", r["g_min"],
@@ -188,9 +164,9 @@ def _gradients(results: Sequence[dict[str, Any]], settings: Mapping[str, Any], f
     c = findings.gradient_checks(rows)
     if c["n_chaotic"]:
         out.append(
-            f"- Chaotic models whose gradient norm diverges (growth > {_num(findings.GROWS)}): "
+            f"- Chaotic models whose gradient norm diverges (growth > {num(findings.GROWS)}): "
             f"{c['n_chaotic_diverging']} of {c['n_chaotic']} (smallest growth "
-            f"{_num(c['min_growth_chaotic'])}): "
+            f"{num(c['min_growth_chaotic'])}): "
             f"{_agree(c['n_chaotic_diverging'] == c['n_chaotic'])} with the theorem."
         )
     else:
@@ -198,8 +174,8 @@ def _gradients(results: Sequence[dict[str, Any]], settings: Mapping[str, Any], f
     if c["n_regular"]:
         out.append(
             f"- Stable or cyclic models whose gradient norm stays bounded (growth < "
-            f"{_num(findings.BOUNDED)}): {c['n_regular_bounded']} of {c['n_regular']} (largest growth "
-            f"{_num(c['max_growth_regular'])}): {_agree(c['n_regular_bounded'] == c['n_regular'])} "
+            f"{num(findings.BOUNDED)}): {c['n_regular_bounded']} of {c['n_regular']} (largest growth "
+            f"{num(c['max_growth_regular'])}): {_agree(c['n_regular_bounded'] == c['n_regular'])} "
             "with the theorem."
         )
     else:
@@ -215,11 +191,11 @@ def _spectrum(results: Sequence[dict[str, Any]], figure: str | None) -> list[str
     out = [
         "## 3. Lyapunov spectrum over training", "",
         f"The same model trained with BPTT and with STF (tau = lyapunov: rule v{TAU_RULE_VERSION}, "
-        f"{_num(TAU_FRACTION)} tau_pred), its spectrum recorded "
+        f"{num(TAU_FRACTION)} tau_pred), its spectrum recorded "
         "during training by `LyapunovCallback` (QR method on the model's Jacobians, same initial "
         "states at every record), per time unit (per-step exponents / dt). Medians over seeds.", "",
     ]  # fmt: skip
-    out += _table(
+    out += table(
         ["regime", "tau", "last update", "lambda_1 at start", "lambda_1 at end", "true lambda_max",
          "relative error at end", "chaotic seeds at end"],
         [[r["regime"], r["tau"], r["update"], r["first"], r["last"], r["true"], r["error"],
@@ -229,8 +205,8 @@ def _spectrum(results: Sequence[dict[str, Any]], figure: str | None) -> list[str
     if "bptt" in by and "stf" in by:
         stf, bptt = by["stf"], by["bptt"]
         out.append(
-            f"- STF ends closer to the true lambda_max than BPTT (relative error {_num(stf['error'])} "
-            f"vs {_num(bptt['error'])}): {_agree(stf['error'] < bptt['error'])} with Mikhaeil et al."
+            f"- STF ends closer to the true lambda_max than BPTT (relative error {num(stf['error'])} "
+            f"vs {num(bptt['error'])}): {_agree(stf['error'] < bptt['error'])} with Mikhaeil et al."
         )
         out.append(
             f"- STF ends with a chaotic model (lambda_1 > {findings.CHAOS_TOL} x the true value) in "
