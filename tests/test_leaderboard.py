@@ -158,7 +158,7 @@ def test_every_rendering_states_the_versions() -> None:
     assert f"*{stamp}*" in md
     assert csv.splitlines()[0] == f"# chaosbench leaderboard; {stamp}"
     assert stamp in tex.splitlines()[0] and tex.count(stamp) == 1 + 2  # comment + two captions
-    assert "| 1 | gru_x | stf | 1 | 0% | 0.1 ± 0 |" in md
+    assert r"| 1 | gru\_x | stf | 1 | 0% | 0.1 ± 0 |" in md  # names escaped
     assert r"gru\_x" in tex and r"$\infty$" in tex and r"$\pm$" in tex
     assert "| 5 | plrnn | bptt | 3 | 67% | ∞ |" in md  # infinite median, MAD undefined
     parsed = pd.read_csv(io.StringIO(csv), comment="#")

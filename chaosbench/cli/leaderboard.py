@@ -121,7 +121,7 @@ def register(sub: Any) -> None:
         "validate",
         help="check run records: schema, hashes, versions, placement",
         description="Check every record under PATH (a records folder, a submission folder or one record "
-        "file); exit 1 listing each problem.",
+        "file); exit 1 listing each problem; a single file that is not strict JSON exits 2.",
     )
     check.add_argument("path", nargs="?", default="leaderboard/results", metavar="PATH",
                        help="record directory or file (default: %(default)s)")  # fmt: skip

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaosbench.cli.reproduce import positive_int, seeds_arg
 from chaosbench.errors import ChaosbenchError
+from chaosbench.yamlio import parse_yaml
 
 RECORD_DIR = Path("leaderboard") / "results"
 UNITS_PER_WORKER = 2  # a worker process starts in seconds: worth it from two units on
@@ -31,9 +30,9 @@ def _param(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key, yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"value of {key} is not valid YAML: {value!r}") from None
+        return key, parse_yaml(value, f"value of {key}")
+    except ChaosbenchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _executor(args: argparse.Namespace, n_units: int) -> Any:

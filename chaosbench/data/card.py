@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from chaosbench.errors import ChaosbenchError
+from chaosbench.yamlio import parse_yaml
 
 COMPUTED_MARKER = "# --- computed by `chaosbench data build --lyapunov`; do not edit below ---"
 
@@ -65,12 +66,7 @@ class Card:
 
 def parse(text: str, source: str) -> Card:
     """Parse and validate card YAML; every problem is a one-line ChaosbenchError naming ``source``."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ChaosbenchError(f"{source}: malformed YAML{where}") from None
+    raw = parse_yaml(text, source)
     if not isinstance(raw, dict):
         raise ChaosbenchError(f"{source}: a dataset card must be a YAML mapping")
     missing = [k for k in _REQUIRED if k not in raw]

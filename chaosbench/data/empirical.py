@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import numpy as np
 
 from chaosbench.data.dataset import Dataset, with_lyapunov
 from chaosbench.data.store import sha256_file
-from chaosbench.errors import ChaosbenchError
+from chaosbench.errors import ChaosbenchError, first_line
 
 MIN_STEPS = 100  # fewer samples cannot train or score anything meaningful
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def read_recording(path: str | os.PathLike[str]) -> np.ndarray:
@@ -26,13 +29,13 @@ def read_recording(path: str | os.PathLike[str]) -> np.ndarray:
             data = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=1)
         else:
             raise ChaosbenchError(f"recording {path}: unsupported format (use .npy or .csv)")
-    except ValueError as err:
-        raise ChaosbenchError(f"recording {path}: cannot parse ({str(err).splitlines()[0]})") from None
+    except (ValueError, EOFError, OSError) as err:  # EOFError: an empty or truncated .npy
+        raise ChaosbenchError(f"recording {path}: cannot parse ({first_line(err)})") from None
     if data.dtype.kind not in "fiu":
         raise ChaosbenchError(f"recording {path}: expected numbers, got dtype {data.dtype}")
     if data.ndim == 1:
         data = data[:, None]
-    if data.ndim != 2:
+    if data.ndim != 2 or data.shape[1] == 0:
         raise ChaosbenchError(f"recording {path}: expected a (T, N) array, got shape {data.shape}")
     if len(data) < MIN_STEPS:
         raise ChaosbenchError(f"recording {path}: {len(data)} time steps, at least {MIN_STEPS} needed")
@@ -40,6 +43,10 @@ def read_recording(path: str | os.PathLike[str]) -> np.ndarray:
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise ChaosbenchError(f"recording {path}: {int(bad.sum())} non-finite values (first at row {row})")
+    largest = float(np.abs(data).max())
+    if largest > FLOAT32_MAX:  # models train in float32; also keeps the statistics finite
+        raise ChaosbenchError(f"recording {path}: a value of magnitude {largest:.3g} exceeds the float32 "
+                              f"range ({FLOAT32_MAX:.3g})")
     return data.astype(np.float64)
 
 
@@ -59,8 +66,8 @@ def load_file(
     Both are z-scored with train statistics. ``lambda_max`` (per time unit) may be given; when it
     is not, consumers estimate it from the series (``chaosbench.lyapunov.from_timeseries``).
     """
-    if not dt > 0:
-        raise ChaosbenchError(f"dt must be positive, got {dt}")
+    if isinstance(dt, bool) or not (isinstance(dt, numbers.Real) and math.isfinite(dt) and dt > 0):
+        raise ChaosbenchError(f"dt must be a positive finite number, got {dt!r}")
     data = read_recording(path)
     if test_path is not None:
         train, test = data, read_recording(test_path)
@@ -76,6 +83,11 @@ def load_file(
     mean, std = (train.mean(0), train.std(0)) if normalize else (0.0, 1.0)
     if normalize and np.any(std == 0):
         raise ChaosbenchError(f"recording {path}: a channel is constant")
+    with np.errstate(over="ignore"):
+        train, test = (((x - mean) / std).astype(np.float32) for x in (train, test))
+    if not (np.isfinite(train).all() and np.isfinite(test).all()):
+        raise ChaosbenchError(f"recording {path}: the test series exceeds float32 once scaled by the "
+                              "training series' statistics")
     files = {"train": str(path), "train_sha256": sha256_file(Path(path))}
     if test_path is not None:
         files.update(test=str(test_path), test_sha256=sha256_file(Path(test_path)))
@@ -90,8 +102,8 @@ def load_file(
     }
     return Dataset(
         name=card["name"],
-        train=((train - mean) / std).astype(np.float32),
-        test=((test - mean) / std).astype(np.float32),
+        train=train,
+        test=test,
         dt=float(dt),
         card=with_lyapunov(card, dt),
         sha256=files["train_sha256"],

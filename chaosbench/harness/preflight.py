@@ -8,6 +8,7 @@ fails in seconds with one line, not after the units before it have run for hours
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.harness.suites import Suite, WorkUnit
+from chaosbench.records import RecordKey, RecordStore
 
 MAX_GENERATED_FACTOR = 10  # n_gen may exceed transient + n_test by at most this factor of n_test
 
 
-def check_results_folder(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a folder records can be written to (created if missing)."""
+def check_results_folder(path: str | os.PathLike[str], keys: Iterable[RecordKey] = ()) -> Path:
+    """``path`` as a folder records can be written to (created if missing), with the place of
+    each of ``keys`` inside it (no symbolic link out)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise ChaosbenchError(f"results path {folder} is a file, not a folder")
@@ -30,6 +33,9 @@ def check_results_folder(path: str | os.PathLike[str]) -> Path:
         raise ChaosbenchError(f"cannot create the results folder {folder} ({err.strerror or err})") from None
     if not os.access(folder, os.W_OK):
         raise ChaosbenchError(f"the results folder {folder} is not writable")
+    store = RecordStore(folder)
+    for key in keys:
+        store.writable_path(key)
     return folder
 
 
@@ -70,7 +76,7 @@ def check_model(name: str, spec: str, params: dict[str, Any], dataset: str, obs_
 def preflight(suite: Suite, results_dir: str | os.PathLike[str], data_dir: str | None,
               external_dir: str | None) -> None:  # fmt: skip
     """Resolve and check every unit of ``suite`` against its data before anything trains."""
-    check_results_folder(results_dir)
+    check_results_folder(results_dir, suite.record_keys())
     shapes = {}
     for entry in suite.datasets:
         dataset = entry.load(data_dir, external_dir)

@@ -261,27 +261,25 @@ def _load(entry: DatasetEntry, data_dir: str | None, external_dir: str | None) -
 def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
     """Train and score the unit's seeds; their run records as JSON texts, in seed order.
 
-    Runs with ``context.threads`` CPU threads for torch and, through threadpoolctl when it is
-    installed, for BLAS too, so a unit computes the same numbers in any executor. Model code that
+    Runs with ``context.threads`` CPU threads for torch and for BLAS (threadpoolctl), so a unit
+    computes the same numbers in any executor; its records note the counts. Model code that
     raises gives ``failed`` records; a :class:`ChaosbenchError` while setting up training (a
     configuration problem, not a model outcome) propagates and stops the run.
     """
-    from chaosbench.training import cpu_threads
-
-    with cpu_threads(context.threads):
-        return _execute(unit, context)
+    return _execute(unit, context)
 
 
 def _execute(unit: WorkUnit, context: RunContext, lost: Lost | None = None) -> list[str]:
     """The unit's records; with ``lost`` (in the driver) every seed ``failed`` for its reason."""
-    from chaosbench.training import resolve_device
+    from chaosbench.training import cpu_threads, resolve_device
 
-    dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
-    if lost is None:
-        trained = train_unit(unit, dataset, ref, context.device, on_update=report_progress)
-    else:
-        trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
-    return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
+    with cpu_threads(context.threads):
+        dataset, ref = _load(unit.dataset, context.data_dir, context.external_dir)
+        if lost is None:
+            trained = train_unit(unit, dataset, ref, context.device, on_update=report_progress)
+        else:
+            trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
+        return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
 
 
 @dataclass
@@ -343,6 +341,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
     """
     from chaosbench.data import DATASET_VERSION
     from chaosbench.metrics import METRIC_SPEC_VERSION
+    from chaosbench.training import thread_counts
 
     records = []
     for key, run in zip(unit.record_keys(), trained, strict=True):
@@ -367,6 +366,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
             config=config,
             artifacts=outcome.artifacts,
             metrics_runs=outcome.runs,
+            threads=thread_counts(),
         ))  # fmt: skip
     return records
 

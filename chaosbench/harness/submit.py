@@ -30,6 +30,7 @@ from chaosbench.harness.executors import Executor
 from chaosbench.harness.forecast import forecast
 from chaosbench.harness.runner import RunContext, RunSummary, run_suite
 from chaosbench.records import atomic_write
+from chaosbench.yamlio import read_yaml
 
 SUBMISSIONS = Path("submissions")
 LEADERBOARD_RECORDS = Path("leaderboard") / "results"  # the leaderboard of record: never a submission's
@@ -63,10 +64,7 @@ class Submission:
         """The model card, or None when the folder has none."""
         if not self.card_path.is_file():
             return None
-        try:
-            card = yaml.safe_load(self.card_path.read_text())
-        except yaml.YAMLError as err:
-            raise ChaosbenchError(f"{self.card_path}: not valid YAML ({first_line(err)})") from None
+        card = read_yaml(self.card_path)
         if not (isinstance(card, dict) and isinstance(card.get("name"), str) and isinstance(card.get("model"), str)):
             raise ChaosbenchError(f"{self.card_path}: a model card needs 'name' and 'model'")
         return card
@@ -211,8 +209,8 @@ def write_card(path: Path, card: dict[str, Any]) -> None:
     """Write the card unless the file already says the same (its ``created`` time aside)."""
     if path.is_file():
         try:
-            old = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
+            old = read_yaml(path)
+        except ChaosbenchError:
             old = None
         if isinstance(old, dict) and {**old, "created": None} == {**card, "created": None}:
             return

@@ -178,10 +178,25 @@ def leaders(table: pd.DataFrame) -> pd.DataFrame:
     return table.dropna(subset=["rank"]).groupby("dataset", sort=True).head(1)
 
 
+# Names and versions come from records: in Markdown a backslash escape keeps them literal (a '|'
+# would end a cell, '*' or '_' start emphasis, '<' a tag); LaTeX gets its own escapes.
+_MARKDOWN_ESCAPES = str.maketrans({char: "\\" + char for char in "\\`*_|<>[]"})
+_TEX_ESCAPES = str.maketrans({
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "_": r"\_",
+    "%": r"\%", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+    "±": r"$\pm$", NO_VALUE: "--", "∞": r"$\infty$",
+})  # fmt: skip
+
+
+def _md(text: str) -> str:
+    return text.translate(_MARKDOWN_ESCAPES)
+
+
 def _markdown_table(rows: pd.DataFrame, columns: tuple[Column, ...]) -> list[str]:
     lines = ["| " + " | ".join(c.title for c in columns) + " |"]
     lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in columns) + "|")
-    return lines + ["| " + " | ".join(c.text(row) for c in columns) + " |" for _, row in rows.iterrows()]
+    return lines + ["| " + " | ".join(_md(c.text(row)) if c.kind == "text" else c.text(row) for c in columns) + " |"
+                    for _, row in rows.iterrows()]  # fmt: skip
 
 
 CURVES_TITLE = "Sample efficiency: median D_stsp against budget"
@@ -201,25 +216,25 @@ def curves_markdown(curves: pd.DataFrame) -> list[str]:
         budgets = sorted(rows.loc[~rows["evaluable"], "budget"].unique())
         if len(budgets) < 2:
             continue
-        lines += ["", f"### {dataset}", "", "| Model | Regime | " + " | ".join(map(str, budgets)) + " |",
+        lines += ["", f"### {_md(dataset)}", "", "| Model | Regime | " + " | ".join(map(str, budgets)) + " |",
                   "|---|---|" + "--:|" * len(budgets)]  # fmt: skip
         for (model, regime), cell in rows.groupby(["model", "regime"], sort=True):
             at = dict(zip(cell["budget"], cell["d_stsp_median"], strict=True))
             values = [cell["d_stsp_median"].iloc[0]] * len(budgets) if cell["evaluable"].all() else [
                 at.get(b, math.nan) for b in budgets
             ]
-            lines.append(f"| {model} | {regime} | " + " | ".join(map(_number, values)) + " |")
+            lines.append(f"| {_md(model)} | {_md(regime)} | " + " | ".join(map(_number, values)) + " |")
     return ["", f"## {CURVES_TITLE}", "", CURVES_NOTE, *lines] if lines else []
 
 
 def markdown(table: pd.DataFrame, curves: pd.DataFrame | None = None) -> str:
     """The tables; with ``curves`` (:func:`chaosbench.leaderboard.aggregate.learning_curves`) also
     the sample-efficiency section of the datasets that have a budget ladder."""
-    lines = ["# chaosbench leaderboard", "", f"*{version_stamp(table)}*", "", RULES]
+    lines = ["# chaosbench leaderboard", "", f"*{_md(version_stamp(table))}*", "", RULES]
     lines += ["", f"## {LEADERS_TITLE}", "", *_markdown_table(leaders(table), LEADER_COLUMNS)]
     for dataset, rows in by_dataset(table):
         minutes = rows["wall_time_s"].sum() / 60
-        lines += ["", f"## {dataset}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
+        lines += ["", f"## {_md(dataset)}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
                   "training and evaluation in all (one core per run)*", "", *_markdown_table(rows, COLUMNS)]  # fmt: skip
     if curves is not None:
         lines += curves_markdown(curves)
@@ -234,15 +249,7 @@ def csv(table: pd.DataFrame) -> str:
 
 
 def _tex(text: str) -> str:
-    for char, escaped in (
-        ("\\", r"\textbackslash{}"),
-        ("_", r"\_"),
-        ("%", r"\%"),
-        ("&", r"\&"),
-        ("#", r"\#"),
-    ):
-        text = text.replace(char, escaped)
-    return text.replace("±", r"$\pm$").replace(NO_VALUE, "--").replace("∞", r"$\infty$")
+    return text.translate(_TEX_ESCAPES)
 
 
 def latex(table: pd.DataFrame) -> str:

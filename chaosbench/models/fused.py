@@ -243,7 +243,9 @@ class _Window(torch.autograd.Function):
         outputs = grad_outputs.unbind(2)
         grad_pre = inputs.new_empty((*inputs.shape[:3], weight_t.shape[-1]))
         grad_targets: dict[int, Tensor] = {}
-        grad_extra: list[tuple[Tensor, ...]] = []
+        # the extra parameters' gradients, summed step by step: a sum over a stacked steps axis
+        # vectorises over (member, unit) and so rounds a member differently in another ensemble
+        grad_extra: tuple[Tensor, ...] | None = None
         zeros = torch.zeros_like(outputs[-1])
         grad: State = (outputs[-1], *(zeros,) * (cell.parts - 1))
         slots = grad_pre.unbind(1)
@@ -251,7 +253,7 @@ class _Window(torch.autograd.Function):
             grad, step_extra = cell.backward(
                 grad, ctx.saved[t - 1], weight, *extra, grad_pre=slots[t - 1]
             )
-            grad_extra.append(step_extra)
+            grad_extra = step_extra if grad_extra is None else tuple(map(torch.add, grad_extra, step_extra))
             if t == 1:
                 break
             if t - 1 in forced:
@@ -263,5 +265,4 @@ class _Window(torch.autograd.Function):
         grad_w = torch.bmm(inputs.flatten(1, 2).mT, grad_pre)
         grad_b = grad_pre.sum(dim=1, keepdim=True)
         grad_t = torch.stack([grad_targets[t] for t in ctx.forced], 2) if ctx.has_targets else None
-        sums = (torch.stack(g).sum(0) for g in zip(*grad_extra))
-        return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *sums)
+        return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *(grad_extra or ()))

@@ -18,11 +18,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.contract import LatentModel
 from chaosbench.registry import Registry
+from chaosbench.yamlio import read_yaml
 
 ENTRY_POINT_GROUP = "chaosbench.models"
 
@@ -107,10 +106,7 @@ def baseline_defaults(name: str) -> dict[str, Any]:
     path = baselines_dir() / "models" / f"{name}.yaml"
     if ":" in name or not path.is_file():
         return {}
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ChaosbenchError(f"{path}: not valid YAML ({err})") from None
+    doc = read_yaml(path)
     if not (isinstance(doc, dict) and doc.get("model") == name and isinstance(doc.get("params"), dict)):
         raise ChaosbenchError(f"{path}: expected 'model: {name}' and a 'params' mapping")
     return dict(doc["params"])

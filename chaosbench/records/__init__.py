@@ -11,9 +11,15 @@ records made before budget ladders existed keep their place, content and hash. T
 apart by the key, and on disk by the depth of the path (four parts or five).
 
 Each file carries ``record_sha256``, the sha256 of the canonical JSON (sorted keys, no spaces,
-ASCII, no NaN) of every other field, so an edited or truncated file is detected. This is an
+ASCII, no NaN) of every other field, so an edited or truncated file is detected. A file with a
+key twice in one object is refused (:class:`MalformedRecordError`): JSON readers differ in which
+of the two they keep, so the hash would vouch for content other tools read differently. This is an
 integrity check against accidents and silent edits, not a signature: whoever rewrites a record
 can recompute its hash, which the repository history then shows.
+
+``versions`` names the libraries, metric spec and dataset version a record was made with and,
+in records made since it was added, ``threads``: the torch and BLAS thread counts it computed
+with (these too can change the last digits of a result).
 
 Metric values are finite numbers or ``null``; the metric keys are those of the
 ``chaosbench.metrics.METRICS`` registry. An ``ok`` record has every one of them and all of them
@@ -39,6 +45,7 @@ import platform
 import re
 import secrets
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -71,6 +78,10 @@ _FIELDS = (
     "schema_version", "key", "status", "reason", "metrics", "budget", "wall_time_s", "device",
     "versions", "git_commit", "dataset_sha256", "config", "created", "artifacts",
 )  # fmt: skip
+
+
+class MalformedRecordError(IntegrityError):
+    """A record file that is not strict JSON (syntax, NaN, a key twice in one object)."""
 
 
 def _check(ok: bool, message: str) -> None:
@@ -243,9 +254,17 @@ def _check_body(rec: RunRecord) -> None:
     _check(isinstance(rec.device, str) and rec.device != "", "device must be a non-empty string")
     versions = rec.versions
     _check(
-        isinstance(versions, dict) and set(versions) == set(VERSION_FIELDS)
-        and all(isinstance(v, str) and v != "" for v in versions.values()),
-        f"versions must map exactly {list(VERSION_FIELDS)} to non-empty strings",
+        isinstance(versions, dict) and set(versions) - {"threads"} == set(VERSION_FIELDS)
+        and all(isinstance(versions[k], str) and versions[k] != "" for k in VERSION_FIELDS),
+        f"versions must map exactly {list(VERSION_FIELDS)} to non-empty strings (and may have threads)",
+    )  # fmt: skip
+    threads = versions.get("threads", {"torch": 1})
+    _check(
+        isinstance(threads, dict) and "torch" in threads and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1
+            for k, v in threads.items()
+        ),
+        f"versions.threads must map torch (and blas) to thread counts >= 1, got {threads!r}",
     )  # fmt: skip
     _check(
         rec.git_commit is None
@@ -276,7 +295,7 @@ class RunRecord:
     budget: dict[str, int]
     wall_time_s: float
     device: str
-    versions: dict[str, str]
+    versions: dict[str, Any]
     git_commit: str | None
     dataset_sha256: str
     config: dict[str, Any]
@@ -308,9 +327,9 @@ class RunRecord:
     def from_json(cls, text: str) -> RunRecord:
         """Parse and check a record file's content: strict JSON, hash, then schema."""
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
         except (ValueError, RecursionError) as err:
-            raise IntegrityError(f"not valid JSON ({err})") from None
+            raise MalformedRecordError(f"not valid JSON ({err})") from None
         _check(isinstance(data, dict), "a record must be a JSON object")
         expected = set(_FIELDS) | {"record_sha256"}
         present = set(data) - {"metrics_runs"}  # optional
@@ -343,13 +362,19 @@ class RunRecord:
         reason: str | None = None,
         artifacts: Mapping[str, Any] | None = None,
         metrics_runs: Mapping[str, Any] | None = None,
+        threads: Mapping[str, int] | None = None,
     ) -> RunRecord:
         """Build a record for a run that just finished, stamping versions, commit and time.
 
         Numpy scalars and arrays are converted; a non-finite metric becomes ``null`` (only a
         ``diverged`` or ``failed`` record accepts that); artifacts are rounded to
-        ``ARTIFACT_DIGITS`` significant digits to keep files small.
+        ``ARTIFACT_DIGITS`` significant digits to keep files small. ``threads`` (the CPU thread
+        counts the run computed with, ``chaosbench.training.thread_counts``) goes to
+        ``versions.threads``: like a library version, it can change the last digits of a result.
         """
+        versions: dict[str, Any] = environment_versions(metric_spec=metric_spec, dataset=dataset_version)
+        if threads is not None:
+            versions["threads"] = {name: int(n) for name, n in threads.items()}
         return cls(
             key=key,
             status=status,
@@ -358,7 +383,7 @@ class RunRecord:
             budget={name: int(value) for name, value in budget.items()},
             wall_time_s=float(wall_time_s),
             device=str(device),
-            versions=environment_versions(metric_spec=metric_spec, dataset=dataset_version),
+            versions=versions,
             git_commit=git_commit(),
             dataset_sha256=dataset_sha256,
             config=json.loads(canonical_json(dict(config))),
@@ -379,6 +404,14 @@ def _layout(value: Any, indent: str) -> str:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed in a record")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        twice = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise ValueError(f"key {twice!r} appears twice in one object")
+    return obj
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -509,6 +542,15 @@ class RecordStore:
     def path_for(self, key: RecordKey) -> Path:
         return self.root / key.relpath
 
+    def writable_path(self, key: RecordKey) -> Path:
+        """``path_for(key)``; a one-line error when a symbolic link takes its folder out of root
+        (records and unit locks are written only inside the results folder)."""
+        path = self.path_for(key)
+        if not path.parent.resolve().is_relative_to(self.root.resolve()):
+            raise ChaosbenchError(f"{path.parent} leads to {path.parent.resolve()} (a symbolic link), outside the "
+                                  f"results folder {self.root}: refusing to write there")
+        return path
+
     def _load(self, path: Path) -> RunRecord:
         record = _read_record(path)
         expected = self.path_for(record.key)
@@ -531,7 +573,7 @@ class RecordStore:
 
     def write(self, record: RunRecord) -> Path:
         """Atomically (re)write the record at its place; replaces a corrupt file."""
-        path = self.path_for(record.key)
+        path = self.writable_path(record.key)
         atomic_write(path, record.to_json().encode("ascii"))
         return path
 

@@ -19,6 +19,7 @@ from typing import Any
 from chaosbench.errors import ChaosbenchError
 from chaosbench.metrics import KNOWN_METRIC_SPECS
 from chaosbench.records import (
+    MalformedRecordError,
     Problem,
     RecordKey,
     RecordStore,
@@ -160,9 +161,11 @@ def validate(
     also that each file sits where its key belongs (a copy of a record under another name is a
     duplicate), stray files, and, when a suite's ``expected`` records are given, that each of
     them exists and was made with the suite's settings (:func:`mismatch`) and that no unit of the
-    suite has extra seeds. An empty list means valid. ``datasets`` (if given) limits the version
-    and hash checks to records of those datasets, for a directory that holds several suites (the
-    standard and the empirical track); every record's schema and hash are checked regardless.
+    suite has extra seeds. An empty list means valid; a single file that is not strict JSON raises
+    :class:`MalformedRecordError` (in a directory it is one of the problems). ``datasets`` (if
+    given) limits the version and hash checks to records of those datasets, for a directory that
+    holds several suites (the standard and the empirical track); every record's schema and hash
+    are checked regardless.
     """
     path = Path(path)
     if path.is_dir():
@@ -174,6 +177,8 @@ def validate(
             raise ChaosbenchError("completeness can only be checked on a record directory")
         try:
             found, problems = {path: read_record(path)}, []
+        except MalformedRecordError:
+            raise
         except ChaosbenchError as err:
             return [Problem(path, str(err).removeprefix(f"{path}: "))]
     else:

@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaosbench.errors import ChaosbenchError
 from chaosbench.models.registry import baselines_dir
 from chaosbench.registry import Registry
+from chaosbench.yamlio import read_yaml
 
 
 def studies_dir() -> Path:
@@ -30,10 +29,7 @@ def read(name: str) -> dict[str, Any]:
     path = studies_dir() / f"{name}.yaml"
     if not path.is_file():
         raise ChaosbenchError(f"no settings for study '{name}' ({path} is missing)")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ChaosbenchError(f"{path}: not valid YAML ({err})") from None
+    doc = read_yaml(path)
     if not (isinstance(doc, dict) and doc.get("study") == name and isinstance(doc.get("settings"), dict)):
         raise ChaosbenchError(f"{path}: expected 'study: {name}' and a 'settings' mapping")
     return doc

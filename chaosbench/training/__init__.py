@@ -8,7 +8,7 @@ settings are resolved, :mod:`chaosbench.training.config`).
 """
 
 from chaosbench.training.config import RunConfig, from_config, make, resolve
-from chaosbench.training.devices import cpu_threads, resolve_device
+from chaosbench.training.devices import cpu_threads, resolve_device, thread_counts
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.fit import FitResult, TrainedLatentModel, as_evaluable, fit
 from chaosbench.training.loop import Callback, TrainSettings
@@ -47,4 +47,5 @@ __all__ = [
     "regimes",
     "resolve_device",
     "tau_pred_steps",
+    "thread_counts",
 ]

@@ -1,8 +1,11 @@
 """Device selection for training: ``auto`` takes a GPU when torch sees one, else the CPU.
 
-:func:`cpu_threads` caps the CPU threads of torch (and of BLAS, with threadpoolctl): the models
-are small, and measured on a 2-core machine one thread trains a 5-seed shPLRNN ensemble faster
-than two (86 vs 113 ms per update), so one single-threaded process per core is the fast layout.
+:func:`cpu_threads` caps the CPU threads of torch and of every BLAS library loaded (numpy's
+too, through threadpoolctl): the models are small, and measured on a 2-core machine one thread
+trains a 5-seed shPLRNN ensemble faster than two (86 vs 113 ms per update), so one
+single-threaded process per core is the fast layout. The cap also fixes the numbers: a BLAS
+product may sum in another order with another thread count (the ESN's D_stsp on the smoke suite,
+median of 2 seeds, was 1.18 with one OpenBLAS thread and 1.32 with two when only torch was capped).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from chaosbench.errors import ChaosbenchError
 
@@ -48,19 +52,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 @contextlib.contextmanager
 def cpu_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (and ``n`` BLAS threads if threadpoolctl is there)."""
+    """Run the block with ``n`` torch CPU threads and ``n`` threads in every loaded BLAS library."""
     threads = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        with _blas_threads(n):
+        with threadpool_limits(limits=n, user_api="blas"):
             yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _blas_threads(n: int) -> contextlib.AbstractContextManager[object]:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own thread count
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+def thread_counts() -> dict[str, int]:
+    """The CPU threads this process computes with now: torch's (its intra-op pool, which also sets
+    the MKL that torch links), and the most that any BLAS library threadpoolctl finds may use
+    (numpy's and scipy's OpenBLAS), when one is loaded."""
+    counts = {"torch": torch.get_num_threads()}
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    if blas:
+        counts["blas"] = max(blas)
+    return counts

@@ -15,7 +15,8 @@ alike. Two paths compute the members:
 The two paths compute the same maps up to floating-point reordering (``tests/test_training.py``
 pins the tolerance). Member ``i`` is initialised exactly as a solo run with its seed: torch's
 global generator is seeded with that seed right before the factory builds it (the caller's
-generator state is restored afterwards).
+generator state is restored afterwards). On the native path a member then trains exactly as the
+seed alone does (docs/protocol.md, "Seeds and ensembles").
 """
 
 from __future__ import annotations

@@ -299,7 +299,13 @@ def _guarded_step(
 
 
 def _per_member_norm(grads: Sequence[Tensor]) -> Tensor:
-    return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+    """Each member's gradient norm, summed tensor by tensor: a sum over a stacked axis vectorises
+    across members and may round a member differently in an ensemble of another size."""
+    squares = [g.pow(2).flatten(1).sum(1) for g in grads]
+    total = squares[0]
+    for square in squares[1:]:
+        total = total + square
+    return total.sqrt()
 
 
 def _per_member_finite(params: Sequence[Tensor]) -> Tensor:
