@@ -1,4 +1,5 @@
-"""Ships the frozen ``datasets/`` and the ``baselines/`` configs inside the wheel.
+"""Ships the frozen ``datasets/`` (with their reference rows, ``datasets/references/*.json``) and
+the ``baselines/`` configs inside the wheel.
 
 They live at the top of the repository (where people look for them) and are installed as the
 package-data folders ``chaosbench/_datasets`` and ``chaosbench/_baselines``.
@@ -13,7 +14,7 @@ setup(
     package_dir=SHIPPED,
     package_data={
         "chaosbench": ["py.typed"],
-        "chaosbench._datasets": ["*.yaml", "*.npz", "MANIFEST"],
+        "chaosbench._datasets": ["*.yaml", "*.npz", "MANIFEST", "references/*.json"],
         "chaosbench._baselines": ["*.yaml", "*/*.yaml"],
     },
 )

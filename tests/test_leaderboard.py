@@ -352,3 +352,24 @@ def test_reference_rows_follow_each_dataset_unranked() -> None:
     assert "| – | – | true system (floor band) | reference | – | – | 0.12 | [0.05, 0.19] |" in md
     assert "| – | – | collapse: train mean | reference | – | – | 15 |" in md
     assert render.version_stamp(table).endswith("built from 24 run records")
+
+
+def test_collapse_escape_sentence_and_floor_band_in_the_d_stsp_plot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaosbench.leaderboard import plots
+
+    table = aggregate(synthetic_records(), references=REFS)
+    sentence = ("Here a collapse onto the train mean scores D_stsp 15 (D_H 0.9), an escape from the data's box "
+                "17 (D_H 1), and the true system 0.12 (5 to 95 %: 0.05 to 0.19).")  # fmt: skip
+    assert render.markdown(table).count(sentence) == 1
+    bands: list = []
+    monkeypatch.setattr(plots, "d_stsp_by_regime", lambda records, colors, band=None: bands.append(band))
+    page = html.page(table, synthetic_records(), reference())
+    assert page.count(f'<p class="note">{html.escape(sentence)}</p>') == 1
+    assert bands == [None, (0.05, 0.19)]  # henon has no reference rows, lorenz63 its band
+    monkeypatch.undo()
+    figures: list = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    plots.d_stsp_by_regime(synthetic_records(), plots.model_colors(["lstm", "plrnn"]), (0.05, 0.19))
+    legend = figures[0].axes[0].get_legend()
+    assert "true system (5 to 95 %)" in [t.get_text() for t in legend.get_texts()]
+    assert figures[0].axes[0].get_ylim()[0] <= 0.05

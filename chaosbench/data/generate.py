@@ -7,6 +7,7 @@ followed by the card's transient, so both lie on the attractor but on unrelated 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,36 +63,43 @@ def raw_trajectories(card: Card, n: int) -> np.ndarray:
 
 
 def independent_orbits(card: Card, mean: np.ndarray, std: np.ndarray, n_orbits: int, length: int,
-                       seed: int) -> np.ndarray:  # fmt: skip
-    """``(length, n_orbits, N)`` float64: fresh test-like series of the true system.
+                       seeds: Sequence[int] = (0,)) -> np.ndarray:  # fmt: skip
+    """``(length, len(seeds) * n_orbits, N)`` float64: fresh test-like series of the true system.
 
-    Each orbit starts from its own perturbation of the reference point (drawn from ``seed``, a
-    stream apart from the card's), runs the card's transient, is observed like the test split and
-    normalised with the frozen dataset's ``mean`` and ``std``: what the test split would have
-    been from another initial condition. These orbits measure the sampling floor of a metric.
+    For each seed, ``n_orbits`` orbits start from their own perturbations of the reference point
+    (drawn from the seed, a stream apart from the card's), run the card's transient, are observed
+    like the test split and normalised with the frozen dataset's ``mean`` and ``std``: what the
+    test split would have been from another initial condition. Column ``i n_orbits + j`` is orbit
+    ``j`` of ``seeds[i]``. All orbits are integrated as one batch (one RK4 step for all of them),
+    which gives each the same values as its integration alone. These orbits measure the sampling
+    floor of a metric.
     """
     system = system_of(card)
     substeps, every = stepping(card, system)
     span = card.embedding.span if card.embedding else 0
-    rng = np.random.default_rng([card.seed, 2, seed])
-    x0 = np.repeat(system.x0[None, :].astype(np.float64), n_orbits, axis=0)
     free = list(system.free_components) if system.free_components is not None else list(range(system.dim))
-    x0[:, free] += IC_PERTURBATION * rng.standard_normal((n_orbits, len(free)))
+    x0 = np.repeat(system.x0[None, :].astype(np.float64), len(seeds) * n_orbits, axis=0)
+    perturbations = [np.random.default_rng([card.seed, 2, seed]).standard_normal((n_orbits, len(free))) for seed in seeds]
+    x0[:, free] += IC_PERTURBATION * np.concatenate(perturbations)
     states = trajectory(system, x0, length + span, dt=card.dt if system.kind == "flow" else None,
-                        substeps=substeps, every=every, transient=card.transient)  # fmt: skip
-    orbits = np.stack([observe(card, states[:, k]) for k in range(n_orbits)], axis=1)
-    return (orbits - mean) / std
+                        substeps=substeps, every=every, transient=card.transient, keep=card.observed)  # fmt: skip
+    return (embed(card, states) - mean) / std
 
 
 def observe(card: Card, states: np.ndarray) -> np.ndarray:
-    """Observed components, delay-embedded when the card says so: ``(n - span, N)``."""
-    obs = states if card.observed is None else states[:, list(card.observed)]
+    """Observed components of ``states`` ``(n, ..., dim)``, delay-embedded when the card says so:
+    ``(n - span, ..., N)``."""
+    return embed(card, states if card.observed is None else states[..., list(card.observed)])
+
+
+def embed(card: Card, obs: np.ndarray) -> np.ndarray:
+    """The card's delay embedding of observed series ``(n, ..., n_obs)`` (``obs`` itself without one)."""
     if card.embedding is None:
         return obs
     span, lag = card.embedding.span, card.embedding.lag
     n = len(obs) - span
     # Column block k holds x(t - k lag); row t is time span + t of the raw series.
-    return np.concatenate([obs[span - k * lag : span - k * lag + n] for k in range(card.embedding.dim)], axis=1)
+    return np.concatenate([obs[span - k * lag : span - k * lag + n] for k in range(card.embedding.dim)], axis=-1)
 
 
 def required_length(card: Card) -> int:

@@ -66,8 +66,9 @@ def linear_runs(train: np.ndarray, x0: np.ndarray, n_gen: int) -> np.ndarray:
     return out
 
 
-def _floor_runs(dataset: Any, n_gen: int, k: int, sample: int, data_dir: str | None) -> np.ndarray:
-    """``(n_gen, k, N)`` true-system runs for floor sample ``sample``."""
+def _floor_runs(dataset: Any, n_gen: int, k: int, data_dir: str | None) -> np.ndarray:
+    """``(n_gen, FLOOR_SAMPLES * k, N)`` true-system runs; columns ``s k`` to ``(s + 1) k`` are
+    floor sample ``s`` (its orbits drawn from seed ``s``, all samples integrated as one batch)."""
     from chaosbench.data.card import read as read_card
     from chaosbench.data.generate import independent_orbits
     from chaosbench.data.store import data_dir as resolve_data_dir
@@ -78,12 +79,11 @@ def _floor_runs(dataset: Any, n_gen: int, k: int, sample: int, data_dir: str | N
         if len(train) < n_gen:
             raise ChaosbenchError(f"dataset '{dataset.name}': the training split is shorter than one scored run")
         offsets = np.linspace(0, len(train) - n_gen, FLOOR_SAMPLES * k).round().astype(int)
-        chosen = offsets[sample * k : (sample + 1) * k]
-        return np.stack([train[o : o + n_gen] for o in chosen], axis=1)
+        return np.stack([train[o : o + n_gen] for o in offsets], axis=1)
     base = resolve_data_dir(data_dir)
     arrays = load_npz(base / f"{dataset.name}.npz")
     card = read_card(base / f"{dataset.name}.yaml")
-    return independent_orbits(card, arrays["mean"], arrays["std"], k, n_gen, seed=sample)
+    return independent_orbits(card, arrays["mean"], arrays["std"], k, n_gen, seeds=range(FLOOR_SAMPLES))
 
 
 def _has_equations(dataset: Any) -> bool:
@@ -98,8 +98,8 @@ def compute(dataset: Any, settings: EvalSettings, data_dir: str | None = None) -
     n_gen = settings.generated_length(len(test))
     starts = settings.run_starts(len(test))
     k, standardise = len(starts), statistics(dataset.train)
-    floors = [_mean_scores(test, _floor_runs(dataset, n_gen, k, s, data_dir), settings, standardise)
-              for s in range(FLOOR_SAMPLES)]  # fmt: skip
+    orbits = _floor_runs(dataset, n_gen, k, data_dir)
+    floors = [_mean_scores(test, orbits[:, s * k : (s + 1) * k], settings, standardise) for s in range(FLOOR_SAMPLES)]
     mean = np.asarray(dataset.train, dtype=np.float64).mean(axis=0)
     constant = np.broadcast_to(mean, (n_gen, k, len(mean)))
     worst = worst_values(test, n_gen - settings.transient, standardise=standardise)

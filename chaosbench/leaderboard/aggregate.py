@@ -248,6 +248,14 @@ def reference_rows(references: Mapping[str, Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def reference_scores(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """A dataset's reference rows among its table ``rows``, by key of the stored reference rows
+    (``floor``, ``linear``, ``constant``, ``escape``); empty when the table has none."""
+    key_of = dict(REFERENCE_ROWS)
+    refs = rows[rows["regime"] == REFERENCE_REGIME] if "regime" in rows else rows.iloc[:0]
+    return {key_of[row["model"]]: row for _, row in refs.iterrows() if row["model"] in key_of}
+
+
 def top_rungs(records: Iterable[RunRecord]) -> list[RunRecord]:
     """The records of every (dataset, model, regime) at its top rung: those the table headlines."""
     records = list(records)

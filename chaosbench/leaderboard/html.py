@@ -19,7 +19,7 @@ import pandas as pd
 from chaosbench.leaderboard import plots
 from chaosbench.records import RunRecord
 from chaosbench.leaderboard.render import (
-    COLUMNS, LEADER_COLUMNS, LEADERS_TITLE, RULES, Column, by_dataset, leaders, version_stamp,
+    COLUMNS, LEADER_COLUMNS, LEADERS_TITLE, RULES, Column, by_dataset, leaders, reference_note, version_stamp,
 )
 
 STYLE = """
@@ -170,6 +170,8 @@ def page(
     colors = plots.model_colors(sorted({r.key.model for r in records}))  # one colour per model on the page
     for dataset, rows in by_dataset(table):
         parts += [f'<section id="{escape(dataset)}"><h2>{escape(dataset)}</h2>', _table(rows)]
+        note = reference_note(rows)
+        parts += [f'<p class="note">{escape(note)}</p>'] if note else []
         mine = [r for r in records if r.key.dataset == dataset]
         figures = plots.dataset_figures(mine, rows, (reference or {}).get(dataset, {}), colors)
         parts += [_figure(caption, png) for caption, png in figures]

@@ -22,7 +22,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from chaosbench.records import RunRecord
-from chaosbench.leaderboard.aggregate import runs_frame
+from chaosbench.leaderboard.aggregate import reference_scores, runs_frame
 from chaosbench.metrics import METRICS
 
 
@@ -133,8 +133,11 @@ def spectra(
     return _png(fig)
 
 
-def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) -> bytes | None:
-    """Every scored seed's D_stsp, by regime and model; non-finite ones on a ceiling line."""
+def d_stsp_by_regime(
+    records: Sequence[RunRecord], colors: Mapping[str, Any], band: tuple[float, float] | None = None
+) -> bytes | None:
+    """Every scored seed's D_stsp, by regime and model; non-finite ones on a ceiling line;
+    ``band``, the true system's floor band (5 to 95 %), shaded behind them."""
     runs = runs_frame(records).dropna(subset=["d_stsp"])
     if runs.empty:
         return None
@@ -165,6 +168,8 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
                 color=colors[model],
                 lw=2,
             )
+    if band is not None:
+        ax.axhspan(*band, color="0.85", lw=0, zorder=0, label="true system (5 to 95 %)")
     ax.axhline(ceiling, color="0.5", ls=":", lw=0.8)
     ax.annotate("not finite", (len(regimes) - 0.5, ceiling), fontsize=7, color="0.4", ha="right", va="bottom")
     ax.set_xticks(range(len(regimes)), regimes)
@@ -175,6 +180,12 @@ def d_stsp_by_regime(records: Sequence[RunRecord], colors: Mapping[str, Any]) ->
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
+
+
+def floor_band(rows: pd.DataFrame) -> tuple[float, float] | None:
+    """The true system's D_stsp floor band (5 %, 95 %) from a dataset's reference rows, if any."""
+    floor = reference_scores(rows).get("floor")
+    return None if floor is None else (float(floor["d_stsp_ci_low"]), float(floor["d_stsp_ci_high"]))
 
 
 def dataset_figures(
@@ -190,7 +201,7 @@ def dataset_figures(
     figures = [
         ("Attractor: data vs. model", attractors(reps, colors, reference)),
         ("Power spectra", spectra(reps, colors, reference)),
-        (f"{METRICS.meta('d_stsp')['label']} by regime", d_stsp_by_regime(records, colors)),
+        (f"{METRICS.meta('d_stsp')['label']} by regime", d_stsp_by_regime(records, colors, floor_band(rows))),
     ]
     return [(caption, png) for caption, png in figures if png is not None]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from chaosbench.leaderboard.aggregate import VERSION_COLUMNS
+from chaosbench.leaderboard.aggregate import VERSION_COLUMNS, reference_scores
 from chaosbench.metrics import METRICS, scored
 
 NO_VALUE = "\u2013"  # en dash: the cell has no value
@@ -192,6 +192,22 @@ def _md(text: str) -> str:
     return text.translate(_MARKDOWN_ESCAPES)
 
 
+def reference_note(rows: pd.DataFrame) -> str | None:
+    """One sentence saying what a collapse and an escape score on the dataset of ``rows``, and
+    where the true system's floor band lies (None without reference rows)."""
+    refs = reference_scores(rows)
+    if not {"floor", "constant", "escape"} <= set(refs):
+        return None
+    floor, constant, escape = refs["floor"], refs["constant"], refs["escape"]
+    return (
+        f"Here a collapse onto the train mean scores D_stsp {_number(constant['d_stsp_median'])} "
+        f"(D_H {_number(constant['d_h_median'])}), an escape from the data's box "
+        f"{_number(escape['d_stsp_median'])} (D_H {_number(escape['d_h_median'])}), and the true system "
+        f"{_number(floor['d_stsp_median'])} (5 to 95 %: {_number(floor['d_stsp_ci_low'])} to "
+        f"{_number(floor['d_stsp_ci_high'])})."
+    )
+
+
 def _markdown_table(rows: pd.DataFrame, columns: tuple[Column, ...]) -> list[str]:
     lines = ["| " + " | ".join(c.title for c in columns) + " |"]
     lines.append("|" + "|".join("---" if c.kind == "text" else "--:" for c in columns) + "|")
@@ -236,6 +252,8 @@ def markdown(table: pd.DataFrame, curves: pd.DataFrame | None = None) -> str:
         minutes = rows["wall_time_s"].sum() / 60
         lines += ["", f"## {_md(dataset)}", "", f"*{int(rows['n_seeds'].sum())} runs, {minutes:.0f} minutes of "
                   "training and evaluation in all (one core per run)*", "", *_markdown_table(rows, COLUMNS)]  # fmt: skip
+        note = reference_note(rows)
+        lines += ["", note] if note else []
     if curves is not None:
         lines += curves_markdown(curves)
     return "\n".join(lines) + "\n"

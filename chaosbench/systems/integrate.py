@@ -9,7 +9,7 @@ measured in ``tests/test_integrate.py`` and documented in ``docs/systems.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from chaosbench.systems._array import Array, is_torch
 from chaosbench.systems.base import System
@@ -45,18 +45,21 @@ def trajectory(
     substeps: int | None = None,
     every: int = 1,
     transient: int = 0,
+    keep: Sequence[int] | None = None,
 ) -> Array:
     """Sample ``n_steps`` states ``(n_steps, ..., dim)`` starting at ``x0`` (which is included).
 
     ``every`` keeps one state per that many advances (maps sampled more coarsely than they step);
-    ``transient`` advances that many samples first and discards them.
+    ``transient`` advances that many samples first and discards them. ``keep`` stores only those
+    state components (a delay system's state is its whole history: most of it need not be kept).
     """
     x = x0
     for _ in range(transient * every):
         x = advance(system, x, dt, substeps)
-    out = _empty_like(x, n_steps)
+    index = list(keep) if keep is not None else slice(None)
+    out = _empty_like(x[..., index], n_steps)
     for i in range(n_steps):
-        out[i] = x
+        out[i] = x[..., index]
         for _ in range(every):
             x = advance(system, x, dt, substeps)
     return out
