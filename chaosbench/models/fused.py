@@ -20,9 +20,10 @@ biases ``(E, 1, rows)``, on any device.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -31,22 +32,30 @@ State = tuple[Tensor, ...]
 
 class Cell(Protocol):
     """One step of a cell whose product is ``input @ weight_t + bias``; ``extra`` are its other
-    parameters (each ``(E, 1, ...)``). The state has ``parts`` pieces of equal width."""
+    parameters. The state has ``parts`` pieces of equal width."""
 
     parts: int
 
+    def window(self, z: Tensor, n_steps: int, *extra: Tensor) -> Any:
+        """What the steps of one window share: tables derived from ``extra``, buffers."""
+        ...
+
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, *extra: Tensor, inputs: Tensor
+        self, state: State, weight_t: Tensor, bias: Tensor, window: Any, t: int, *, inputs: Tensor
     ) -> tuple[State, Any]:
-        """``(state', saved)``: the next state and what ``backward`` needs; writes the
-        product's input to ``inputs`` ``(E, B, K)``."""
+        """``(state', saved)`` of step ``t`` (from 0): the next state and what ``backward``
+        needs; writes the product's input to ``inputs`` ``(E, B, K)``."""
         ...
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, *extra: Tensor, grad_pre: Tensor
-    ) -> tuple[State, tuple[Tensor, ...]]:
-        """From ``grad = d loss / d state'``: ``d loss / d state`` and ``d loss / d`` each of
-        ``extra`` through this step; writes ``d loss / d`` the product to ``grad_pre``."""
+        self, grad: State, saved: Any, weight: Tensor, window: Any, *, grad_pre: Tensor
+    ) -> State:
+        """From ``grad = d loss / d state'``: ``d loss / d state`` through this step; writes
+        ``d loss / d`` the product to ``grad_pre``."""
+        ...
+
+    def extra_grads(self, window: Any, grad_pre: Tensor) -> tuple[Tensor, ...]:
+        """``d loss / d`` each of ``extra`` over the whole window, once the steps are done."""
         ...
 
 
@@ -55,7 +64,17 @@ def _sigmoid_slope(s: Tensor) -> Tensor:
     return torch.addcmul(s, s, s, value=-1)
 
 
-class LSTMCell:
+class _Gated:
+    """A cell without extra parameters: nothing shared by a window's steps beyond the weights."""
+
+    def window(self, z: Tensor, n_steps: int) -> None:
+        return None
+
+    def extra_grads(self, window: None, grad_pre: Tensor) -> tuple[()]:
+        return ()
+
+
+class LSTMCell(_Gated):
     """``(h, c) -> (o tanh(c'), c')`` with ``c' = f c + i g``, gates ``i, f, g, o`` (``g``
     doubled)."""
 
@@ -65,7 +84,7 @@ class LSTMCell:
         self.minus_one = minus_one
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, *, inputs: Tensor
+        self, state: State, weight_t: Tensor, bias: Tensor, window: None, t: int, *, inputs: Tensor
     ) -> tuple[State, Any]:
         h, c = state
         s = torch.sigmoid(torch.baddbmm(bias, inputs.copy_(h), weight_t))
@@ -80,17 +99,17 @@ class LSTMCell:
         return (h_new, c_new), (f, out_slope, gate_slopes)
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, *, grad_pre: Tensor
-    ) -> tuple[State, tuple]:
+        self, grad: State, saved: Any, weight: Tensor, window: None, *, grad_pre: Tensor
+    ) -> State:
         f, out_slope, gate_slopes = saved
         grad_h, grad_c = grad
         grad_c = torch.addcmul(grad_c, grad_h, out_slope)  # all of d loss / d c'
         both = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1)
         grad_a = torch.mul(both, gate_slopes, out=grad_pre)
-        return (torch.bmm(grad_a, weight), grad_c * f), ()
+        return torch.bmm(grad_a, weight), grad_c * f
 
 
-class GRUCell:
+class GRUCell(_Gated):
     """``h -> (1 - u) n + u h`` with ``n = tanh(x_n + r h_n)``.
 
     The pre-activations are those of ``r`` and ``u`` (input and hidden parts summed), then the
@@ -103,7 +122,7 @@ class GRUCell:
         self.minus_one = minus_one
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, *, inputs: Tensor
+        self, state: State, weight_t: Tensor, bias: Tensor, window: None, t: int, *, inputs: Tensor
     ) -> tuple[State, Any]:
         h = inputs.copy_(state[0])
         hidden = h.shape[-1]
@@ -115,8 +134,8 @@ class GRUCell:
         return (torch.lerp(n, h, u),), (h, s, h_n, s_n, n)
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, *, grad_pre: Tensor
-    ) -> tuple[State, tuple]:
+        self, grad: State, saved: Any, weight: Tensor, window: None, *, grad_pre: Tensor
+    ) -> State:
         (grad,) = grad
         h, s, h_n, s_n, n = saved
         r, u = s.chunk(2, dim=-1)
@@ -125,50 +144,99 @@ class GRUCell:
         grad_p = (grad_n + grad_n) * _sigmoid_slope(s_n)
         grad_ru = torch.cat([grad_p * h_n, grad * (h - n)], dim=-1) * _sigmoid_slope(s)
         grad_a = torch.cat([grad_ru, grad_p, grad_p * r], dim=-1, out=grad_pre)
-        return (torch.baddbmm(grad * u, grad_a, weight),), ()
+        return (torch.baddbmm(grad * u, grad_a, weight),)
+
+
+class _DendWindow(NamedTuple):
+    """A window of :class:`DendCell` steps: the parameters, the ramps' tables (thresholds sorted
+    per unit, ``phi`` and its slope as cumulative sums over them) and per-step buffers ``(L, E,
+    M, B)`` (``grad_phi``: ``(L, E, B, M)``)."""
+
+    a: Tensor
+    alpha: Tensor
+    thresholds: Tensor
+    sorted_thresholds: Tensor
+    slope_table: Tensor
+    offset_table: Tensor
+    states: Tensor
+    buckets: Tensor
+    slopes: Tensor
+    grad_phi: Tensor
 
 
 class DendCell:
-    """``z -> A z + h + ramps(z) @ weight_t`` with ``ramps(z)[k, j] = relu(z_j - H_jk)``.
+    """``z -> A z + h + phi(z) @ weight_t``, ``phi_j(z) = sum_k alpha_k relu(z_j - H_jk)``.
 
-    ``weight_t`` ``(E, K M, M)`` holds ``W_ij alpha_k`` at row ``k M + j``, the bias is ``h``; the
-    extra parameters are ``A`` ``(E, 1, M)`` and the negated thresholds ``-H^T`` ``(E, 1, K, M)``.
+    ``weight_t`` is ``W^T`` ``(E, M, M)``, the bias ``h`` ``(E, 1, M)``; the extra parameters are
+    ``A`` ``(E, 1, M)``, ``alpha`` ``(E, K)`` and the thresholds ``H`` ``(E, M, K)``.
+
+    ``phi_j`` is piecewise linear: with the thresholds of unit ``j`` sorted and ``n`` of them
+    below ``z_j``, ``phi_j(z) = z_j S_n - T_n`` for the cumulative sums ``S_n`` of their
+    ``alpha`` and ``T_n`` of their ``alpha H``, and its slope is ``S_n``. A step thus looks up
+    ``n`` (``searchsorted``) and two table entries per unit instead of evaluating all ``K M``
+    ramps, and the gradients of ``alpha`` and ``H``, sums over steps, batch and ramps, come
+    from per-bucket sums of the window's ``d loss / d phi`` (``scatter_add``).
     """
 
     parts = 1
 
+    def window(self, z: Tensor, n_steps: int, a: Tensor, alpha: Tensor, thresholds: Tensor) -> _DendWindow:
+        sorted_thresholds, order = thresholds.sort(dim=-1)
+        sorted_alpha = alpha[:, None].expand_as(thresholds).gather(-1, order)
+        slope_table = F.pad(sorted_alpha.cumsum(-1), (1, 0))
+        offset_table = F.pad(-(sorted_alpha * sorted_thresholds).cumsum(-1), (1, 0))
+        per_step = (n_steps, z.shape[0], z.shape[2], z.shape[1])
+        return _DendWindow(
+            a, alpha, thresholds, sorted_thresholds, slope_table, offset_table,
+            states=z.new_empty(per_step),
+            buckets=z.new_empty(per_step, dtype=torch.long),
+            slopes=z.new_empty(per_step),
+            grad_phi=z.new_empty((n_steps, *z.shape)),
+        )
+
     def forward(
-        self,
-        state: State,
-        weight_t: Tensor,
-        bias: Tensor,
-        a: Tensor,
-        neg_thresholds: Tensor,
-        *,
+        self, state: State, weight_t: Tensor, bias: Tensor, window: _DendWindow, t: int, *,
         inputs: Tensor,
     ) -> tuple[State, Any]:
         (z,) = state
-        ramps = torch.add(z[..., None, :], neg_thresholds, out=inputs.unflatten(-1, (-1, z.shape[-1])))
-        torch.relu_(ramps)
-        return (torch.baddbmm(torch.addcmul(bias, a, z), inputs, weight_t),), (z, ramps)
+        w = window
+        z_t = w.states[t].copy_(z.mT)  # (E, M, B): searchsorted runs along the last axis
+        buckets = torch.searchsorted(w.sorted_thresholds, z_t, out=w.buckets[t])
+        slope = torch.gather(w.slope_table, -1, buckets, out=w.slopes[t])
+        torch.addcmul(torch.gather(w.offset_table, -1, buckets), z_t, slope, out=inputs.mT)
+        return (torch.baddbmm(torch.addcmul(bias, w.a, z), inputs, weight_t),), t
 
     def backward(
-        self,
-        grad: State,
-        saved: Any,
-        weight: Tensor,
-        a: Tensor,
-        neg_thresholds: Tensor,
-        *,
-        grad_pre: Tensor,
-    ) -> tuple[State, tuple]:
+        self, grad: State, saved: Any, weight: Tensor, window: _DendWindow, *, grad_pre: Tensor
+    ) -> State:
         (grad,) = grad
-        z, ramps = saved
+        w, t = window, saved
         grad_pre.copy_(grad)
-        grad_ramps = torch.bmm(grad, weight).view_as(ramps)
-        grad_ramps = torch.ops.aten.threshold_backward(grad_ramps, ramps, 0)
-        grad_z = torch.addcmul(grad_ramps.sum(dim=-2), a, grad)
-        return (grad_z,), ((grad * z).sum(1, keepdim=True), grad_ramps.sum(1, keepdim=True))
+        grad_phi = torch.bmm(grad, weight, out=w.grad_phi[t])
+        return (torch.addcmul(w.a * grad, grad_phi, w.slopes[t].mT),)
+
+    def extra_grads(self, window: _DendWindow, grad_pre: Tensor) -> tuple[Tensor, ...]:
+        w = window
+        states = _per_unit(w.states)
+        grad_a = (_per_unit(grad_pre.transpose(0, 1).mT) * states).sum(-1)[:, None]
+        grad_phi = _per_unit(w.grad_phi.mT)
+        buckets = _per_unit(w.buckets)
+        # d loss / d phi summed over the samples above each sorted threshold: S0 of grad_phi,
+        # S1 of grad_phi z; a ramp is active iff its bucket lies above its threshold's rank
+        bins = grad_phi.new_zeros((2, *w.slope_table.shape))
+        bins[0].scatter_add_(-1, buckets, grad_phi)
+        bins[1].scatter_add_(-1, buckets, grad_phi * states)
+        above = bins.flip(-1).cumsum(-1).flip(-1)
+        rank = torch.searchsorted(w.sorted_thresholds, w.thresholds) + 1
+        s0, s1 = above.gather(-1, rank.expand(2, *rank.shape))
+        grad_thresholds = -w.alpha[:, None] * s0
+        grad_alpha = torch.addcmul(s1, w.thresholds, s0, value=-1).sum(1)
+        return grad_a, grad_alpha, grad_thresholds
+
+
+def _per_unit(x: Tensor) -> Tensor:
+    """Per-step ``(L, E, M, B)`` tensors as ``(E, M, L B)``: each unit's samples of the window."""
+    return x.permute(1, 2, 0, 3).reshape(x.shape[1], x.shape[2], -1)
 
 
 def unroll_window(
@@ -219,39 +287,36 @@ class _Window(torch.autograd.Function):
         mix = dict(zip(forced, targets.unbind(2))) if targets is not None else {}
         weights = _parts(alpha, cell.parts)
         state = _parts(z, cell.parts)
+        window = cell.window(z, n_steps, *extra)
         # the products' inputs of all steps, for one weight-gradient product in backward
         inputs = z.new_empty((z.shape[0], n_steps, z.shape[1], weight_t.shape[-2]))
         outputs, saved = [], []
         for t, slot in enumerate(inputs.unbind(1), start=1):
-            state, keep = cell.forward(state, weight_t, bias, *extra, inputs=slot)
+            state, keep = cell.forward(state, weight_t, bias, window, t - 1, inputs=slot)
             outputs.append(state[0])
             saved.append(keep)
             if t in mix:
                 parts = zip(state, _parts(mix[t], cell.parts), weights)
                 state = tuple(torch.lerp(p, target, w) for p, target, w in parts)
-        ctx.cell, ctx.forced, ctx.saved = cell, forced, saved
+        ctx.cell, ctx.forced, ctx.saved, ctx.window = cell, forced, saved, window
         ctx.has_targets = targets is not None
-        ctx.save_for_backward(inputs, weight_t, alpha, *extra)
+        ctx.save_for_backward(inputs, weight_t, alpha)
         return torch.stack(outputs, dim=2)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
-        inputs, weight_t, alpha, *extra = ctx.saved_tensors
+        inputs, weight_t, alpha = ctx.saved_tensors
         cell, weight, forced = ctx.cell, weight_t.mT, frozenset(ctx.forced)
         weights = _parts(alpha, cell.parts)
         outputs = grad_outputs.unbind(2)
         grad_pre = inputs.new_empty((*inputs.shape[:3], weight_t.shape[-1]))
         grad_targets: dict[int, Tensor] = {}
-        grad_extra: list[tuple[Tensor, ...]] = []
         zeros = torch.zeros_like(outputs[-1])
         grad: State = (outputs[-1], *(zeros,) * (cell.parts - 1))
         slots = grad_pre.unbind(1)
         for t in range(len(outputs), 0, -1):  # grad: d loss / d state_t before mixing
-            grad, step_extra = cell.backward(
-                grad, ctx.saved[t - 1], weight, *extra, grad_pre=slots[t - 1]
-            )
-            grad_extra.append(step_extra)
+            grad = cell.backward(grad, ctx.saved[t - 1], weight, ctx.window, grad_pre=slots[t - 1])
             if t == 1:
                 break
             if t - 1 in forced:
@@ -259,9 +324,9 @@ class _Window(torch.autograd.Function):
                 grad_targets[t - 1] = torch.cat(to_target, dim=-1)
                 grad = tuple(g - m for g, m in zip(grad, to_target))
             grad = (grad[0] + outputs[t - 2], *grad[1:])
+        extra = cell.extra_grads(ctx.window, grad_pre)
         grad_pre = grad_pre.flatten(1, 2)
         grad_w = torch.bmm(inputs.flatten(1, 2).mT, grad_pre)
         grad_b = grad_pre.sum(dim=1, keepdim=True)
         grad_t = torch.stack([grad_targets[t] for t in ctx.forced], 2) if ctx.has_targets else None
-        sums = (torch.stack(g).sum(0) for g in zip(*grad_extra))
-        return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *sums)
+        return (None, None, None, torch.cat(grad, dim=-1), grad_t, None, grad_w, grad_b, *extra)

@@ -207,12 +207,13 @@ class StackedDendPLRNN(StackedPLRNN):
 
     ``step`` folds the basis weights into the coupling, ``W_alpha[i, (k, j)] = W[i, j]
     alpha_k`` (once per call), so the ramps of all units and bases feed one batched product;
-    ``unroll`` runs a whole training window of these steps as one fused node
-    (:class:`chaosbench.models.fused.DendCell`).
+    ``unroll`` runs a whole training window of steps as one fused node
+    (:class:`chaosbench.models.fused.DendCell`, which looks each unit's ramps up in a table).
     """
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
         super().__init__(obs_dim, params)
+        self.params = params
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
         # basis-major (k, j) order: the unit index j runs innermost, as in z
@@ -232,8 +233,8 @@ class StackedDendPLRNN(StackedPLRNN):
         m, n = z.shape[-1], self.obs_dim
         targets = F.pad(x[..., [t - 1 for t in forced], :], (0, m - n)) if forced else None
         weight = alpha * (torch.arange(m, device=z.device) < n).to(z.dtype)
-        states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_alpha_T,
-                               self.h, self.A, self.neg_thresholds)
+        states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_T,
+                               self.h, self.A, self.params["alpha"], self.params["H"])
         return self.observe(states)
 
     def _slope(self, z: Tensor) -> Tensor:
