@@ -42,66 +42,83 @@ class Cell(Protocol):
 
     def forward(
         self, state: State, weight_t: Tensor, bias: Tensor, window: Any, t: int, *, inputs: Tensor
-    ) -> tuple[State, Any]:
-        """``(state', saved)`` of step ``t`` (from 0): the next state and what ``backward``
-        needs; writes the product's input to ``inputs`` ``(E, B, K)``."""
+    ) -> State:
+        """The state after step ``t`` (from 0); writes the product's input to ``inputs``
+        ``(E, B, K)`` and what ``backward`` needs to ``window``."""
+        ...
+
+    def slopes(self, window: Any, inputs: Tensor) -> Any:
+        """What ``backward`` needs, from the activations of all steps at once (``inputs``: the
+        products' inputs, ``(E, L, B, K)``)."""
         ...
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, window: Any, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, slopes: Any, *, grad_pre: Tensor
     ) -> State:
-        """From ``grad = d loss / d state'``: ``d loss / d state`` through this step; writes
-        ``d loss / d`` the product to ``grad_pre``."""
+        """From ``grad = d loss / d state'`` of step ``t``: ``d loss / d state`` through it;
+        writes ``d loss / d`` the product to ``grad_pre``."""
         ...
 
-    def extra_grads(self, window: Any, grad_pre: Tensor) -> tuple[Tensor, ...]:
+    def extra_grads(self, slopes: Any, grad_pre: Tensor) -> tuple[Tensor, ...]:
         """``d loss / d`` each of ``extra`` over the whole window, once the steps are done."""
         ...
 
 
-def _sigmoid_slope(s: Tensor) -> Tensor:
+def _sigmoid_slope(s: Tensor, out: Tensor | None = None) -> Tensor:
     """``s (1 - s)``, the derivative of the sigmoid at the point where it equals ``s``."""
-    return torch.addcmul(s, s, s, value=-1)
+    return torch.addcmul(s, s, s, value=-1, out=out)
 
 
 class _Gated:
-    """A cell without extra parameters: nothing shared by a window's steps beyond the weights."""
+    """A gated cell: its steps' pre-activations, turned into gates in place, are kept in one
+    ``(E, L, B, 4 H)`` buffer (the window), and the gates' slopes are formed for all steps at
+    once before stepping back; it has no extra parameters."""
 
-    def window(self, z: Tensor, n_steps: int) -> None:
-        return None
+    def __init__(self, minus_one: Tensor) -> None:
+        self.minus_one = minus_one
 
-    def extra_grads(self, window: None, grad_pre: Tensor) -> tuple[()]:
+    def window(self, z: Tensor, n_steps: int) -> Tensor:
+        hidden = z.shape[-1] // self.parts  # type: ignore[attr-defined]
+        return z.new_empty((n_steps, z.shape[0], z.shape[1], 4 * hidden))
+
+    def extra_grads(self, slopes: Any, grad_pre: Tensor) -> tuple[()]:
         return ()
 
 
 class LSTMCell(_Gated):
     """``(h, c) -> (o tanh(c'), c')`` with ``c' = f c + i g``, gates ``i, f, g, o`` (``g``
-    doubled)."""
+    doubled). Each step keeps in the window (a list) ``f``, ``d h' / d c'`` and the gates'
+    slopes times the factor of ``d loss / d c'`` (``i, f, g``) or ``d loss / d h'`` (``o``)."""
 
     parts = 2
 
-    def __init__(self, minus_one: Tensor) -> None:
-        self.minus_one = minus_one
+    def window(self, z: Tensor, n_steps: int) -> list[tuple[Tensor, Tensor, Tensor]]:
+        return []
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, window: None, t: int, *, inputs: Tensor
-    ) -> tuple[State, Any]:
+        self, state: State, weight_t: Tensor, bias: Tensor, window: list, t: int, *,
+        inputs: Tensor,
+    ) -> State:
         h, c = state
         s = torch.sigmoid(torch.baddbmm(bias, inputs.copy_(h), weight_t))
         i, f, s_g, o = s.chunk(4, dim=-1)
         g = torch.add(self.minus_one, s_g, alpha=2)
         c_new = torch.addcmul(f * c, i, g)
-        tanh_c = torch.tanh(c_new)
+        tanh_c = torch.add(self.minus_one, torch.sigmoid(c_new + c_new), alpha=2)
         h_new = o * tanh_c
         # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i); d h' / d o = tanh(c')
         out_slope = torch.addcmul(o, h_new, tanh_c, value=-1)
         gate_slopes = torch.cat([g, c, i + i, tanh_c], dim=-1) * _sigmoid_slope(s)
-        return (h_new, c_new), (f, out_slope, gate_slopes)
+        window.append((f, out_slope, gate_slopes))
+        return h_new, c_new
+
+    def slopes(self, window: list, inputs: Tensor) -> list:
+        return window
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, window: None, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, slopes: list, *, grad_pre: Tensor
     ) -> State:
-        f, out_slope, gate_slopes = saved
+        f, out_slope, gate_slopes = slopes[t]
         grad_h, grad_c = grad
         grad_c = torch.addcmul(grad_c, grad_h, out_slope)  # all of d loss / d c'
         both = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1)
@@ -109,48 +126,61 @@ class LSTMCell(_Gated):
         return torch.bmm(grad_a, weight), grad_c * f
 
 
+class _GRUSlopes(NamedTuple):
+    """Per step ``(E, L, B, ...)``: ``d a / d h'`` through the gates; ``u``."""
+
+    gates: Tensor
+    update: Tensor
+
+
 class GRUCell(_Gated):
     """``h -> (1 - u) n + u h`` with ``n = tanh(x_n + r h_n)``.
 
     The pre-activations are those of ``r`` and ``u`` (input and hidden parts summed), then the
-    doubled input part ``x_n`` and hidden part ``h_n`` of the candidate.
+    doubled input part ``x_n`` and hidden part ``h_n`` of the candidate. The window keeps per
+    step ``r, u``, ``s_n`` (``n = 2 s_n - 1``) and ``h_n``; the inputs are the states ``h``.
     """
 
     parts = 1
 
-    def __init__(self, minus_one: Tensor) -> None:
-        self.minus_one = minus_one
-
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, window: None, t: int, *, inputs: Tensor
-    ) -> tuple[State, Any]:
+        self, state: State, weight_t: Tensor, bias: Tensor, window: Tensor, t: int, *,
+        inputs: Tensor,
+    ) -> State:
         h = inputs.copy_(state[0])
+        pre = torch.baddbmm(bias, h, weight_t, out=window[t])
         hidden = h.shape[-1]
-        ru, x_n, h_n = torch.baddbmm(bias, h, weight_t).split((2 * hidden, hidden, hidden), -1)
-        s = torch.sigmoid(ru)
-        r, u = s.chunk(2, dim=-1)
-        s_n = torch.sigmoid(torch.addcmul(x_n, r, h_n))
+        ru, x_n, h_n = pre.split((2 * hidden, hidden, hidden), -1)
+        r, u = torch.sigmoid_(ru).chunk(2, dim=-1)
+        s_n = torch.sigmoid_(torch.addcmul(x_n, r, h_n, out=x_n))
+        return (torch.lerp(torch.add(self.minus_one, s_n, alpha=2), h, u),)
+
+    def slopes(self, window: Tensor, inputs: Tensor) -> _GRUSlopes:
+        acts, h = window, inputs.transpose(0, 1)
+        r, u, s_n, h_n = acts.chunk(4, dim=-1)
         n = torch.add(self.minus_one, s_n, alpha=2)
-        return (torch.lerp(n, h, u),), (h, s, h_n, s_n, n)
+        slopes = _sigmoid_slope(acts)
+        s_r, s_u, s_x, s_h = slopes.chunk(4, dim=-1)
+        # d n / d p = 2 s_n (1 - s_n) for the doubled pre-activation p = x_n + r h_n
+        s_x.mul_(torch.add(u, -1).mul_(-2))
+        torch.mul(s_x, r, out=s_h)
+        s_r.mul_(s_x).mul_(h_n)
+        s_u.mul_(h - n)
+        return _GRUSlopes(slopes, u.contiguous())
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, window: None, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, slopes: _GRUSlopes, *, grad_pre: Tensor
     ) -> State:
         (grad,) = grad
-        h, s, h_n, s_n, n = saved
-        r, u = s.chunk(2, dim=-1)
-        grad_n = torch.addcmul(grad, grad, u, value=-1)
-        # d n / d p = 2 s_n (1 - s_n) for the doubled pre-activation p (n = 2 sigmoid(p) - 1)
-        grad_p = (grad_n + grad_n) * _sigmoid_slope(s_n)
-        grad_ru = torch.cat([grad_p * h_n, grad * (h - n)], dim=-1) * _sigmoid_slope(s)
-        grad_a = torch.cat([grad_ru, grad_p, grad_p * r], dim=-1, out=grad_pre)
-        return (torch.baddbmm(grad * u, grad_a, weight),)
+        grad_a = torch.mul(torch.cat([grad] * 4, dim=-1), slopes.gates[t], out=grad_pre)
+        return (torch.baddbmm(grad * slopes.update[t], grad_a, weight),)
 
 
 class _DendWindow(NamedTuple):
     """A window of :class:`DendCell` steps: the parameters, the ramps' tables (thresholds sorted
-    per unit, ``phi`` and its slope as cumulative sums over them) and per-step buffers ``(L, E,
-    M, B)`` (``grad_phi``: ``(L, E, B, M)``)."""
+    per unit, ``phi`` and its slope as cumulative sums over them) and per-step buffers, unit-major
+    ``(L, E, M, B)`` as ``searchsorted`` needs them: the states, their buckets (the number of
+    thresholds below), the slopes of ``phi`` there and ``d loss / d phi``."""
 
     a: Tensor
     alpha: Tensor
@@ -191,52 +221,47 @@ class DendCell:
             states=z.new_empty(per_step),
             buckets=z.new_empty(per_step, dtype=torch.long),
             slopes=z.new_empty(per_step),
-            grad_phi=z.new_empty((n_steps, *z.shape)),
+            grad_phi=z.new_empty(per_step),
         )
 
     def forward(
         self, state: State, weight_t: Tensor, bias: Tensor, window: _DendWindow, t: int, *,
         inputs: Tensor,
-    ) -> tuple[State, Any]:
+    ) -> State:
         (z,) = state
         w = window
         z_t = w.states[t].copy_(z.mT)  # (E, M, B): searchsorted runs along the last axis
         buckets = torch.searchsorted(w.sorted_thresholds, z_t, out=w.buckets[t])
         slope = torch.gather(w.slope_table, -1, buckets, out=w.slopes[t])
         torch.addcmul(torch.gather(w.offset_table, -1, buckets), z_t, slope, out=inputs.mT)
-        return (torch.baddbmm(torch.addcmul(bias, w.a, z), inputs, weight_t),), t
+        return (torch.baddbmm(torch.addcmul(bias, w.a, z), inputs, weight_t),)
+
+    def slopes(self, window: _DendWindow, inputs: Tensor) -> _DendWindow:
+        return window
 
     def backward(
-        self, grad: State, saved: Any, weight: Tensor, window: _DendWindow, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, window: _DendWindow, *, grad_pre: Tensor
     ) -> State:
         (grad,) = grad
-        w, t = window, saved
+        w = window
         grad_pre.copy_(grad)
-        grad_phi = torch.bmm(grad, weight, out=w.grad_phi[t])
+        grad_phi = torch.bmm(weight.mT, grad.mT, out=w.grad_phi[t]).mT  # grad @ W
         return (torch.addcmul(w.a * grad, grad_phi, w.slopes[t].mT),)
 
     def extra_grads(self, window: _DendWindow, grad_pre: Tensor) -> tuple[Tensor, ...]:
         w = window
-        states = _per_unit(w.states)
-        grad_a = (_per_unit(grad_pre.transpose(0, 1).mT) * states).sum(-1)[:, None]
-        grad_phi = _per_unit(w.grad_phi.mT)
-        buckets = _per_unit(w.buckets)
+        grad_a = (grad_pre.permute(1, 0, 3, 2) * w.states).sum((0, 3))[:, None]
         # d loss / d phi summed over the samples above each sorted threshold: S0 of grad_phi,
         # S1 of grad_phi z; a ramp is active iff its bucket lies above its threshold's rank
-        bins = grad_phi.new_zeros((2, *w.slope_table.shape))
-        bins[0].scatter_add_(-1, buckets, grad_phi)
-        bins[1].scatter_add_(-1, buckets, grad_phi * states)
-        above = bins.flip(-1).cumsum(-1).flip(-1)
+        bins = w.grad_phi.new_zeros((2, len(w.states), *w.slope_table.shape))
+        bins[0].scatter_add_(-1, w.buckets, w.grad_phi)
+        bins[1].scatter_add_(-1, w.buckets, w.grad_phi * w.states)
+        above = bins.sum(1).flip(-1).cumsum(-1).flip(-1)
         rank = torch.searchsorted(w.sorted_thresholds, w.thresholds) + 1
         s0, s1 = above.gather(-1, rank.expand(2, *rank.shape))
         grad_thresholds = -w.alpha[:, None] * s0
         grad_alpha = torch.addcmul(s1, w.thresholds, s0, value=-1).sum(1)
         return grad_a, grad_alpha, grad_thresholds
-
-
-def _per_unit(x: Tensor) -> Tensor:
-    """Per-step ``(L, E, M, B)`` tensors as ``(E, M, L B)``: each unit's samples of the window."""
-    return x.permute(1, 2, 0, 3).reshape(x.shape[1], x.shape[2], -1)
 
 
 def unroll_window(
@@ -290,15 +315,14 @@ class _Window(torch.autograd.Function):
         window = cell.window(z, n_steps, *extra)
         # the products' inputs of all steps, for one weight-gradient product in backward
         inputs = z.new_empty((z.shape[0], n_steps, z.shape[1], weight_t.shape[-2]))
-        outputs, saved = [], []
+        outputs = []
         for t, slot in enumerate(inputs.unbind(1), start=1):
-            state, keep = cell.forward(state, weight_t, bias, window, t - 1, inputs=slot)
+            state = cell.forward(state, weight_t, bias, window, t - 1, inputs=slot)
             outputs.append(state[0])
-            saved.append(keep)
             if t in mix:
                 parts = zip(state, _parts(mix[t], cell.parts), weights)
                 state = tuple(torch.lerp(p, target, w) for p, target, w in parts)
-        ctx.cell, ctx.forced, ctx.saved, ctx.window = cell, forced, saved, window
+        ctx.cell, ctx.forced, ctx.window = cell, forced, window
         ctx.has_targets = targets is not None
         ctx.save_for_backward(inputs, weight_t, alpha)
         return torch.stack(outputs, dim=2)
@@ -315,8 +339,9 @@ class _Window(torch.autograd.Function):
         zeros = torch.zeros_like(outputs[-1])
         grad: State = (outputs[-1], *(zeros,) * (cell.parts - 1))
         slots = grad_pre.unbind(1)
+        slopes = cell.slopes(ctx.window, inputs)
         for t in range(len(outputs), 0, -1):  # grad: d loss / d state_t before mixing
-            grad = cell.backward(grad, ctx.saved[t - 1], weight, ctx.window, grad_pre=slots[t - 1])
+            grad = cell.backward(grad, t - 1, weight, slopes, grad_pre=slots[t - 1])
             if t == 1:
                 break
             if t - 1 in forced:
@@ -324,7 +349,7 @@ class _Window(torch.autograd.Function):
                 grad_targets[t - 1] = torch.cat(to_target, dim=-1)
                 grad = tuple(g - m for g, m in zip(grad, to_target))
             grad = (grad[0] + outputs[t - 2], *grad[1:])
-        extra = cell.extra_grads(ctx.window, grad_pre)
+        extra = cell.extra_grads(slopes, grad_pre)
         grad_pre = grad_pre.flatten(1, 2)
         grad_w = torch.bmm(inputs.flatten(1, 2).mT, grad_pre)
         grad_b = grad_pre.sum(dim=1, keepdim=True)
