@@ -9,7 +9,7 @@ reverse with the cell's closed-form gradients and forms the weight gradient of a
 product at the end.
 
 A cell's step is ``state' = cell(state, input @ weight_t + bias)`` for an ``input`` derived from
-the state (the LSTM's and GRU's hidden state, the dendPLRNN's ramps). The state is the latent
+the state (the LSTM's and GRU's hidden state, the dendPLRNN's ``phi``). The state is the latent
 vector cut into ``parts`` contiguous pieces (the LSTM's ``h`` and ``c``), which keeps every
 element-wise operation on contiguous memory. The ``tanh`` of a gate is ``2 sigmoid(2 x) - 1``:
 the caller doubles that gate's rows of the weights and biases (an exact scaling), so one sigmoid
@@ -70,16 +70,11 @@ def _sigmoid_slope(s: Tensor, out: Tensor | None = None) -> Tensor:
 
 
 class _Gated:
-    """A gated cell: its steps' pre-activations, turned into gates in place, are kept in one
-    ``(E, L, B, 4 H)`` buffer (the window), and the gates' slopes are formed for all steps at
-    once before stepping back; it has no extra parameters."""
+    """A gated cell: no extra parameters; ``minus_one`` turns a doubled gate's sigmoid ``s``
+    into its ``tanh``, ``2 s - 1``."""
 
     def __init__(self, minus_one: Tensor) -> None:
         self.minus_one = minus_one
-
-    def window(self, z: Tensor, n_steps: int) -> Tensor:
-        hidden = z.shape[-1] // self.parts  # type: ignore[attr-defined]
-        return z.new_empty((n_steps, z.shape[0], z.shape[1], 4 * hidden))
 
     def extra_grads(self, slopes: Any, grad_pre: Tensor) -> tuple[()]:
         return ()
@@ -99,6 +94,8 @@ class LSTMCell(_Gated):
         self, state: State, weight_t: Tensor, bias: Tensor, window: list, t: int, *,
         inputs: Tensor,
     ) -> State:
+        """As :meth:`Cell.forward`; ``tanh(c')`` is ``2 sigmoid(2 c') - 1`` (a sigmoid costs a
+        third of a ``tanh`` on CPU)."""
         h, c = state
         s = torch.sigmoid(torch.baddbmm(bias, inputs.copy_(h), weight_t))
         i, f, s_g, o = s.chunk(4, dim=-1)
@@ -106,7 +103,8 @@ class LSTMCell(_Gated):
         c_new = torch.addcmul(f * c, i, g)
         tanh_c = torch.add(self.minus_one, torch.sigmoid(c_new + c_new), alpha=2)
         h_new = o * tanh_c
-        # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i); d h' / d o = tanh(c')
+        # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i);
+        # d h' / d o = tanh(c')
         out_slope = torch.addcmul(o, h_new, tanh_c, value=-1)
         gate_slopes = torch.cat([g, c, i + i, tanh_c], dim=-1) * _sigmoid_slope(s)
         window.append((f, out_slope, gate_slopes))
@@ -126,11 +124,26 @@ class LSTMCell(_Gated):
         return torch.bmm(grad_a, weight), grad_c * f
 
 
-class _GRUSlopes(NamedTuple):
-    """Per step ``(E, L, B, ...)``: ``d a / d h'`` through the gates; ``u``."""
+class _GRUWindow(NamedTuple):
+    """A step-major ``(L, E, B, 4 H)`` buffer of the GRU's gates (:class:`GRUCell`) and, cut
+    once per window, each step's slices of it: its pre-activations, ``r, u`` and ``x_n, h_n``
+    (turned into ``r, u`` and ``s_n, h_n``)."""
 
-    gates: Tensor
-    update: Tensor
+    acts: Tensor
+    pre: Sequence[Tensor]
+    ru: Sequence[Tensor]
+    r: Sequence[Tensor]
+    u: Sequence[Tensor]
+    x_n: Sequence[Tensor]
+    h_n: Sequence[Tensor]
+
+
+class _GRUSlopes(NamedTuple):
+    """Per step ``(E, B, ...)``: ``d a / d h'`` for the pre-activations ``a`` (``4 H`` wide, a
+    gradient ``d loss / d h'`` times it gives ``d loss / d a``) and ``u``."""
+
+    gates: Sequence[Tensor]
+    update: Sequence[Tensor]
 
 
 class GRUCell(_Gated):
@@ -138,25 +151,33 @@ class GRUCell(_Gated):
 
     The pre-activations are those of ``r`` and ``u`` (input and hidden parts summed), then the
     doubled input part ``x_n`` and hidden part ``h_n`` of the candidate. The window keeps per
-    step ``r, u``, ``s_n`` (``n = 2 s_n - 1``) and ``h_n``; the inputs are the states ``h``.
+    step ``r, u``, ``s_n`` (``n = 2 s_n - 1``) and ``h_n``, the pre-activations turned into them
+    in place; the products' inputs are the states ``h``. The slopes are formed for all steps at
+    once, so that a step back is two products and a sum: on tensors of a few thousand elements
+    each operation costs microseconds of dispatch, on a whole window little more.
     """
 
     parts = 1
 
+    def window(self, z: Tensor, n_steps: int) -> _GRUWindow:
+        hidden = z.shape[-1]
+        acts = z.new_empty((n_steps, *z.shape[:-1], 4 * hidden))
+        views = [acts.narrow(-1, start * hidden, width * hidden).unbind(0)
+                 for start, width in ((0, 4), (0, 2), (0, 1), (1, 1), (2, 1), (3, 1))]
+        return _GRUWindow(acts, *views)
+
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, window: Tensor, t: int, *,
+        self, state: State, weight_t: Tensor, bias: Tensor, window: _GRUWindow, t: int, *,
         inputs: Tensor,
     ) -> State:
-        h = inputs.copy_(state[0])
-        pre = torch.baddbmm(bias, h, weight_t, out=window[t])
-        hidden = h.shape[-1]
-        ru, x_n, h_n = pre.split((2 * hidden, hidden, hidden), -1)
-        r, u = torch.sigmoid_(ru).chunk(2, dim=-1)
-        s_n = torch.sigmoid_(torch.addcmul(x_n, r, h_n, out=x_n))
-        return (torch.lerp(torch.add(self.minus_one, s_n, alpha=2), h, u),)
+        w, h = window, inputs.copy_(state[0])
+        torch.baddbmm(bias, h, weight_t, out=w.pre[t])
+        torch.sigmoid_(w.ru[t])
+        s_n = torch.sigmoid_(torch.addcmul(w.x_n[t], w.r[t], w.h_n[t], out=w.x_n[t]))
+        return (torch.lerp(torch.add(self.minus_one, s_n, alpha=2), h, w.u[t]),)
 
-    def slopes(self, window: Tensor, inputs: Tensor) -> _GRUSlopes:
-        acts, h = window, inputs.transpose(0, 1)
+    def slopes(self, window: _GRUWindow, inputs: Tensor) -> _GRUSlopes:
+        acts, h = window.acts, inputs.transpose(0, 1)
         r, u, s_n, h_n = acts.chunk(4, dim=-1)
         n = torch.add(self.minus_one, s_n, alpha=2)
         slopes = _sigmoid_slope(acts)
@@ -166,7 +187,7 @@ class GRUCell(_Gated):
         torch.mul(s_x, r, out=s_h)
         s_r.mul_(s_x).mul_(h_n)
         s_u.mul_(h - n)
-        return _GRUSlopes(slopes, u.contiguous())
+        return _GRUSlopes(slopes.unbind(0), window.u)
 
     def backward(
         self, grad: State, t: int, weight: Tensor, slopes: _GRUSlopes, *, grad_pre: Tensor
@@ -210,7 +231,9 @@ class DendCell:
 
     parts = 1
 
-    def window(self, z: Tensor, n_steps: int, a: Tensor, alpha: Tensor, thresholds: Tensor) -> _DendWindow:
+    def window(
+        self, z: Tensor, n_steps: int, a: Tensor, alpha: Tensor, thresholds: Tensor
+    ) -> _DendWindow:
         sorted_thresholds, order = thresholds.sort(dim=-1)
         sorted_alpha = alpha[:, None].expand_as(thresholds).gather(-1, order)
         slope_table = F.pad(sorted_alpha.cumsum(-1), (1, 0))
