@@ -6,7 +6,10 @@ elements. :func:`unroll_window` instead runs a whole training window (every step
 between steps) as one ``torch.autograd.Function``: the forward computes the cell without
 recording it and keeps the few activations the gradients need; the backward walks the window in
 reverse with the cell's closed-form gradients and forms the weight gradient of all steps with one
-product at the end.
+product at the end. The gated cells write their activations into step-major buffers of the
+window (slices cut once per window: a view costs as much dispatch as a small kernel) and form
+their slopes a block of steps at a time just before stepping back through them, so that the
+block is still in cache when read.
 
 A cell's step is ``state' = cell(state, input @ weight_t + bias)`` for an ``input`` derived from
 the state (the LSTM's and GRU's hidden state, the dendPLRNN's ``phi``). The state is the latent
@@ -19,7 +22,8 @@ biases ``(E, 1, rows)``, on any device.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -28,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 State = tuple[Tensor, ...]
+BLOCK = 25  # steps
 
 
 class Cell(Protocol):
@@ -48,8 +53,8 @@ class Cell(Protocol):
         ...
 
     def slopes(self, window: Any, inputs: Tensor) -> Any:
-        """What ``backward`` needs, from the activations of all steps at once (``inputs``: the
-        products' inputs, ``(E, L, B, K)``)."""
+        """What ``backward`` needs, from the activations of many steps at once (``inputs``: the
+        products' inputs, ``(E, L, B, K)``), before stepping back."""
         ...
 
     def backward(
@@ -69,6 +74,22 @@ def _sigmoid_slope(s: Tensor, out: Tensor | None = None) -> Tensor:
     return torch.addcmul(s, s, s, value=-1, out=out)
 
 
+class _Blocks:
+    """Per-step tensors formed on demand a block of :data:`BLOCK` steps at a time, by
+    ``make(slice)``: the backward walks a window in reverse, and a block formed just before its
+    steps are used stays in cache, where forming a whole window at once would not."""
+
+    def __init__(self, make: Callable[[slice], list[Tensor]]) -> None:
+        self.make = make
+        self.done: dict[int, Tensor] = {}
+
+    def __getitem__(self, t: int) -> Tensor:
+        if t not in self.done:
+            start = t - t % BLOCK
+            self.done = dict(enumerate(self.make(slice(start, start + BLOCK)), start=start))
+        return self.done[t]
+
+
 class _Gated:
     """A gated cell: no extra parameters; ``minus_one`` turns a doubled gate's sigmoid ``s``
     into its ``tanh``, ``2 s - 1``."""
@@ -80,48 +101,80 @@ class _Gated:
         return ()
 
 
+class _LSTMWindow(NamedTuple):
+    """Step-major buffers of :class:`LSTMCell`: the gates ``(L, E, B, 4 H)``, each step's ``c``
+    and ``tanh(c')`` ``(L, E, B, 2 H)``, and, cut once per window, each step's slices of them."""
+
+    acts: Tensor
+    cells: Tensor
+    pre: Sequence[Tensor]
+    i: Sequence[Tensor]
+    f: Sequence[Tensor]
+    s_g: Sequence[Tensor]
+    o: Sequence[Tensor]
+    c: Sequence[Tensor]
+    tanh_c: Sequence[Tensor]
+
+
 class LSTMCell(_Gated):
     """``(h, c) -> (o tanh(c'), c')`` with ``c' = f c + i g``, gates ``i, f, g, o`` (``g``
-    doubled). Each step keeps in the window (a list) ``f``, ``d h' / d c'`` and the gates'
-    slopes times the factor of ``d loss / d c'`` (``i, f, g``) or ``d loss / d h'`` (``o``)."""
+    doubled). As :class:`GRUCell`, it keeps its activations in step-major buffers and forms the
+    slopes a block of steps at a time."""
 
     parts = 2
 
-    def window(self, z: Tensor, n_steps: int) -> list[tuple[Tensor, Tensor, Tensor]]:
-        return []
+    def window(self, z: Tensor, n_steps: int) -> _LSTMWindow:
+        hidden = z.shape[-1] // 2
+        acts = z.new_empty((n_steps, *z.shape[:-1], 4 * hidden))
+        cells = z.new_empty((n_steps, *z.shape))
+        gates = [acts.narrow(-1, k * hidden, hidden).unbind(0) for k in range(4)]
+        return _LSTMWindow(acts, cells, acts.unbind(0), *gates, *(
+            cells.narrow(-1, k * hidden, hidden).unbind(0) for k in range(2)))
 
     def forward(
-        self, state: State, weight_t: Tensor, bias: Tensor, window: list, t: int, *,
+        self, state: State, weight_t: Tensor, bias: Tensor, window: _LSTMWindow, t: int, *,
         inputs: Tensor,
     ) -> State:
-        """As :meth:`Cell.forward`; ``tanh(c')`` is ``2 sigmoid(2 c') - 1`` (a sigmoid costs a
-        third of a ``tanh`` on CPU)."""
-        h, c = state
-        s = torch.sigmoid(torch.baddbmm(bias, inputs.copy_(h), weight_t))
-        i, f, s_g, o = s.chunk(4, dim=-1)
-        g = torch.add(self.minus_one, s_g, alpha=2)
-        c_new = torch.addcmul(f * c, i, g)
-        tanh_c = torch.add(self.minus_one, torch.sigmoid(c_new + c_new), alpha=2)
-        h_new = o * tanh_c
-        # d h' / d c' = o (1 - tanh(c')^2); d c' / d (i, f, s_g) = (g, c, 2 i);
-        # d h' / d o = tanh(c')
-        out_slope = torch.addcmul(o, h_new, tanh_c, value=-1)
-        gate_slopes = torch.cat([g, c, i + i, tanh_c], dim=-1) * _sigmoid_slope(s)
-        window.append((f, out_slope, gate_slopes))
-        return h_new, c_new
+        w, (h, c) = window, state
+        torch.sigmoid_(torch.baddbmm(bias, inputs.copy_(h), weight_t, out=w.pre[t]))
+        g = torch.add(self.minus_one, w.s_g[t], alpha=2)
+        c_new = torch.addcmul(w.f[t] * w.c[t].copy_(c), w.i[t], g)
+        tanh_c = torch.tanh(c_new, out=w.tanh_c[t])
+        return w.o[t] * tanh_c, c_new
 
-    def slopes(self, window: list, inputs: Tensor) -> list:
-        return window
+    def slopes(self, window: _LSTMWindow, inputs: Tensor) -> tuple[_Blocks, Sequence[Tensor]]:
+        """The gates' slopes and ``d h' / d c'``, formed a block at a time, and ``f``."""
+        return _Blocks(functools.partial(self._slopes, window)), window.f
+
+    def _slopes(self, window: _LSTMWindow, steps: slice) -> list[Tensor]:
+        """Per step of ``steps``, ``(E, B, 5 H)``: ``d a / d`` the gates' pre-activations times
+        the factor of ``d loss / d c'`` (``i, f, g``) or ``d loss / d h'`` (``o``), then
+        ``d h' / d c'``."""
+        acts, cells = window.acts[steps], window.cells[steps]
+        i, f, s_g, o = acts.chunk(4, dim=-1)
+        c, tanh_c = cells.chunk(2, dim=-1)
+        slopes = acts.new_empty((*acts.shape[:-1], 5 * c.shape[-1]))
+        gates, out = slopes.split((4 * c.shape[-1], c.shape[-1]), dim=-1)
+        s_i, s_f, s_s, s_o = _sigmoid_slope(acts, out=gates).chunk(4, dim=-1)
+        # d c' / d (i, f, s_g) = (g, c, 2 i); d h' / d o = tanh(c'); d h' / d c' = o (1 - tanh^2)
+        s_i.mul_(torch.add(self.minus_one, s_g, alpha=2))
+        s_f.mul_(c)
+        s_s.mul_(i).mul_(2)
+        s_o.mul_(tanh_c)
+        torch.addcmul(o, o * tanh_c, tanh_c, value=-1, out=out)
+        return list(slopes.unbind(0))
 
     def backward(
-        self, grad: State, t: int, weight: Tensor, slopes: list, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, slopes: tuple[_Blocks, Sequence[Tensor]], *,
+        grad_pre: Tensor,
     ) -> State:
-        f, out_slope, gate_slopes = slopes[t]
-        grad_h, grad_c = grad
-        grad_c = torch.addcmul(grad_c, grad_h, out_slope)  # all of d loss / d c'
+        (grad_h, grad_c), (blocks, forget) = grad, slopes
+        hidden = grad_h.shape[-1]
+        gates, out = blocks[t].split((4 * hidden, hidden), dim=-1)
+        grad_c = torch.addcmul(grad_c, grad_h, out)  # all of d loss / d c'
         both = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1)
-        grad_a = torch.mul(both, gate_slopes, out=grad_pre)
-        return torch.bmm(grad_a, weight), grad_c * f
+        grad_a = torch.mul(both, gates, out=grad_pre)
+        return torch.bmm(grad_a, weight), grad_c * forget[t]
 
 
 class _GRUWindow(NamedTuple):
@@ -138,23 +191,16 @@ class _GRUWindow(NamedTuple):
     h_n: Sequence[Tensor]
 
 
-class _GRUSlopes(NamedTuple):
-    """Per step ``(E, B, ...)``: ``d a / d h'`` for the pre-activations ``a`` (``4 H`` wide, a
-    gradient ``d loss / d h'`` times it gives ``d loss / d a``) and ``u``."""
-
-    gates: Sequence[Tensor]
-    update: Sequence[Tensor]
-
-
 class GRUCell(_Gated):
     """``h -> (1 - u) n + u h`` with ``n = tanh(x_n + r h_n)``.
 
     The pre-activations are those of ``r`` and ``u`` (input and hidden parts summed), then the
     doubled input part ``x_n`` and hidden part ``h_n`` of the candidate. The window keeps per
     step ``r, u``, ``s_n`` (``n = 2 s_n - 1``) and ``h_n``, the pre-activations turned into them
-    in place; the products' inputs are the states ``h``. The slopes are formed for all steps at
-    once, so that a step back is two products and a sum: on tensors of a few thousand elements
-    each operation costs microseconds of dispatch, on a whole window little more.
+    in place; the products' inputs are the states ``h``. The slopes are formed a block of steps
+    at a time (:class:`_Blocks`), so that a step back is two products and a sum: on tensors of a
+    few thousand elements each operation costs microseconds of dispatch, on a block of steps
+    little more.
     """
 
     parts = 1
@@ -176,25 +222,31 @@ class GRUCell(_Gated):
         s_n = torch.sigmoid_(torch.addcmul(w.x_n[t], w.r[t], w.h_n[t], out=w.x_n[t]))
         return (torch.lerp(torch.add(self.minus_one, s_n, alpha=2), h, w.u[t]),)
 
-    def slopes(self, window: _GRUWindow, inputs: Tensor) -> _GRUSlopes:
-        acts, h = window.acts, inputs.transpose(0, 1)
+    def slopes(self, window: _GRUWindow, inputs: Tensor) -> tuple[_Blocks, Sequence[Tensor]]:
+        """The gates' slopes, formed a block at a time, and ``u``."""
+        return _Blocks(functools.partial(self._slopes, window, inputs.transpose(0, 1))), window.u
+
+    def _slopes(self, window: _GRUWindow, inputs: Tensor, steps: slice) -> list[Tensor]:
+        """``d a / d h'`` of ``steps`` for the pre-activations ``a`` (``4 H`` wide: a gradient
+        ``d loss / d h'`` times it gives ``d loss / d a``), one tensor per step."""
+        acts, h = window.acts[steps], inputs[steps]
         r, u, s_n, h_n = acts.chunk(4, dim=-1)
-        n = torch.add(self.minus_one, s_n, alpha=2)
         slopes = _sigmoid_slope(acts)
         s_r, s_u, s_x, s_h = slopes.chunk(4, dim=-1)
         # d n / d p = 2 s_n (1 - s_n) for the doubled pre-activation p = x_n + r h_n
         s_x.mul_(torch.add(u, -1).mul_(-2))
         torch.mul(s_x, r, out=s_h)
         s_r.mul_(s_x).mul_(h_n)
-        s_u.mul_(h - n)
-        return _GRUSlopes(slopes.unbind(0), window.u)
+        s_u.mul_(h - torch.add(self.minus_one, s_n, alpha=2))
+        return list(slopes.unbind(0))
 
     def backward(
-        self, grad: State, t: int, weight: Tensor, slopes: _GRUSlopes, *, grad_pre: Tensor
+        self, grad: State, t: int, weight: Tensor, slopes: tuple[_Blocks, Sequence[Tensor]], *,
+        grad_pre: Tensor,
     ) -> State:
-        (grad,) = grad
-        grad_a = torch.mul(torch.cat([grad] * 4, dim=-1), slopes.gates[t], out=grad_pre)
-        return (torch.baddbmm(grad * slopes.update[t], grad_a, weight),)
+        (grad,), (gates, u) = grad, slopes
+        grad_a = torch.mul(torch.cat([grad] * 4, dim=-1), gates[t], out=grad_pre)
+        return (torch.baddbmm(grad * u[t], grad_a, weight),)
 
 
 class _DendWindow(NamedTuple):
