@@ -79,11 +79,11 @@ class _Blocks:
     ``make(slice)``: the backward walks a window in reverse, and a block formed just before its
     steps are used stays in cache, where forming a whole window at once would not."""
 
-    def __init__(self, make: Callable[[slice], list[Tensor]]) -> None:
+    def __init__(self, make: Callable[[slice], list[Any]]) -> None:
         self.make = make
-        self.done: dict[int, Tensor] = {}
+        self.done: dict[int, Any] = {}
 
-    def __getitem__(self, t: int) -> Tensor:
+    def __getitem__(self, t: int) -> Any:
         if t not in self.done:
             start = t - t % BLOCK
             self.done = dict(enumerate(self.make(slice(start, start + BLOCK)), start=start))
@@ -126,7 +126,7 @@ class LSTMCell(_Gated):
     def window(self, z: Tensor, n_steps: int) -> _LSTMWindow:
         hidden = z.shape[-1] // 2
         acts = z.new_empty((n_steps, *z.shape[:-1], 4 * hidden))
-        cells = z.new_empty((n_steps, *z.shape))
+        cells = z.new_empty((n_steps + 1, *z.shape))  # one more c: the last step's c'
         gates = [acts.narrow(-1, k * hidden, hidden).unbind(0) for k in range(4)]
         return _LSTMWindow(acts, cells, acts.unbind(0), *gates, *(
             cells.narrow(-1, k * hidden, hidden).unbind(0) for k in range(2)))
@@ -135,10 +135,14 @@ class LSTMCell(_Gated):
         self, state: State, weight_t: Tensor, bias: Tensor, window: _LSTMWindow, t: int, *,
         inputs: Tensor,
     ) -> State:
+        """As :meth:`Cell.forward`; ``c'`` goes straight to the next step's slot of the
+        window, copied there only when forcing replaced it."""
         w, (h, c) = window, state
         torch.sigmoid_(torch.baddbmm(bias, inputs.copy_(h), weight_t, out=w.pre[t]))
         g = torch.add(self.minus_one, w.s_g[t], alpha=2)
-        c_new = torch.addcmul(w.f[t] * w.c[t].copy_(c), w.i[t], g)
+        if c is not w.c[t]:
+            c = w.c[t].copy_(c)
+        c_new = torch.addcmul(w.f[t] * c, w.i[t], g, out=w.c[t + 1])
         tanh_c = torch.tanh(c_new, out=w.tanh_c[t])
         return w.o[t] * tanh_c, c_new
 
@@ -146,11 +150,11 @@ class LSTMCell(_Gated):
         """The gates' slopes and ``d h' / d c'``, formed a block at a time, and ``f``."""
         return _Blocks(functools.partial(self._slopes, window)), window.f
 
-    def _slopes(self, window: _LSTMWindow, steps: slice) -> list[Tensor]:
-        """Per step of ``steps``, ``(E, B, 5 H)``: ``d a / d`` the gates' pre-activations times
-        the factor of ``d loss / d c'`` (``i, f, g``) or ``d loss / d h'`` (``o``), then
-        ``d h' / d c'``."""
-        acts, cells = window.acts[steps], window.cells[steps]
+    def _slopes(self, window: _LSTMWindow, steps: slice) -> list[tuple[Tensor, Tensor]]:
+        """Per step of ``steps``: ``d a / d`` the gates' pre-activations times the factor of
+        ``d loss / d c'`` (``i, f, g``) or ``d loss / d h'`` (``o``) ``(E, B, 4 H)``, and
+        ``d h' / d c'`` ``(E, B, H)``."""
+        acts, cells = window.acts[steps], window.cells[:-1][steps]
         i, f, s_g, o = acts.chunk(4, dim=-1)
         c, tanh_c = cells.chunk(2, dim=-1)
         slopes = acts.new_empty((*acts.shape[:-1], 5 * c.shape[-1]))
@@ -162,15 +166,14 @@ class LSTMCell(_Gated):
         s_s.mul_(i).mul_(2)
         s_o.mul_(tanh_c)
         torch.addcmul(o, o * tanh_c, tanh_c, value=-1, out=out)
-        return list(slopes.unbind(0))
+        return list(zip(gates.unbind(0), out.unbind(0)))
 
     def backward(
         self, grad: State, t: int, weight: Tensor, slopes: tuple[_Blocks, Sequence[Tensor]], *,
         grad_pre: Tensor,
     ) -> State:
         (grad_h, grad_c), (blocks, forget) = grad, slopes
-        hidden = grad_h.shape[-1]
-        gates, out = blocks[t].split((4 * hidden, hidden), dim=-1)
+        gates, out = blocks[t]
         grad_c = torch.addcmul(grad_c, grad_h, out)  # all of d loss / d c'
         both = torch.cat([grad_c, grad_c, grad_c, grad_h], dim=-1)
         grad_a = torch.mul(both, gates, out=grad_pre)
