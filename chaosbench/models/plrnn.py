@@ -213,7 +213,6 @@ class StackedDendPLRNN(StackedPLRNN):
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
         super().__init__(obs_dim, params)
-        self.params = params
         self.H = params["H"][:, None]
         self.alpha = params["alpha"][:, None, :, None]
         # basis-major (k, j) order: the unit index j runs innermost, as in z
@@ -221,6 +220,7 @@ class StackedDendPLRNN(StackedPLRNN):
         w_alpha = params["alpha"][:, None, :, None] * self.W[:, :, None, :]
         self.W_alpha_T = w_alpha.flatten(-2).mT
         self.cell = DendCell()
+        self.cell_extra = (self.A, params["alpha"], params["H"])  # as DendCell takes them
 
     def step(self, z: Tensor) -> Tensor:
         ramps = torch.relu(z[..., None, :] + self.neg_thresholds).flatten(-2)
@@ -234,7 +234,7 @@ class StackedDendPLRNN(StackedPLRNN):
         targets = F.pad(x[..., [t - 1 for t in forced], :], (0, m - n)) if forced else None
         weight = alpha * (torch.arange(m, device=z.device) < n).to(z.dtype)
         states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_T,
-                               self.h, self.A, self.params["alpha"], self.params["H"])
+                               self.h, *self.cell_extra)
         return self.observe(states)
 
     def _slope(self, z: Tensor) -> Tensor:
