@@ -207,8 +207,8 @@ class StackedDendPLRNN(StackedPLRNN):
 
     ``step`` folds the basis weights into the coupling, ``W_alpha[i, (k, j)] = W[i, j]
     alpha_k`` (once per call), so the ramps of all units and bases feed one batched product;
-    ``unroll`` runs a whole training window of these steps as one fused node
-    (:class:`chaosbench.models.fused.DendCell`).
+    ``unroll`` runs a whole training window of steps as one fused node
+    (:class:`chaosbench.models.fused.DendCell`, which looks each unit's ramps up in a table).
     """
 
     def __init__(self, obs_dim: int, params: Mapping[str, Tensor]) -> None:
@@ -220,6 +220,7 @@ class StackedDendPLRNN(StackedPLRNN):
         w_alpha = params["alpha"][:, None, :, None] * self.W[:, :, None, :]
         self.W_alpha_T = w_alpha.flatten(-2).mT
         self.cell = DendCell()
+        self.cell_extra = (self.A, params["alpha"], params["H"])  # as DendCell takes them
 
     def step(self, z: Tensor) -> Tensor:
         ramps = torch.relu(z[..., None, :] + self.neg_thresholds).flatten(-2)
@@ -232,8 +233,8 @@ class StackedDendPLRNN(StackedPLRNN):
         m, n = z.shape[-1], self.obs_dim
         targets = F.pad(x[..., [t - 1 for t in forced], :], (0, m - n)) if forced else None
         weight = alpha * (torch.arange(m, device=z.device) < n).to(z.dtype)
-        states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_alpha_T,
-                               self.h, self.A, self.neg_thresholds)
+        states = unroll_window(self.cell, z, x.shape[-2], forced, targets, weight, self.W_T,
+                               self.h, *self.cell_extra)
         return self.observe(states)
 
     def _slope(self, z: Tensor) -> Tensor:
