@@ -327,18 +327,26 @@ class DendCell:
         return (torch.addcmul(w.a * grad, grad_phi, w.slopes[t].mT),)
 
     def extra_grads(self, window: _DendWindow, grad_pre: Tensor) -> tuple[Tensor, ...]:
-        w = window
-        grad_a = (grad_pre.permute(1, 0, 3, 2) * w.states).sum((0, 3))[:, None]
+        # member by member: a reduction over the stacked (E, ...) tensors vectorises across
+        # members and would round a member differently in ensembles of other sizes
+        grads = [self._member_grads(window, grad_pre, e) for e in range(len(window.a))]
+        return tuple(torch.stack(parts) for parts in zip(*grads))
+
+    @staticmethod
+    def _member_grads(w: _DendWindow, grad_pre: Tensor, e: int) -> tuple[Tensor, ...]:
+        """Member ``e``'s gradients of ``A`` ``(1, M)``, ``alpha`` ``(K,)`` and ``H`` ``(M, K)``."""
+        states, buckets, grad_phi = w.states[:, e], w.buckets[:, e], w.grad_phi[:, e]
+        grad_a = (grad_pre[e].permute(0, 2, 1) * states).sum((0, 2))[None]
         # d loss / d phi summed over the samples above each sorted threshold: S0 of grad_phi,
         # S1 of grad_phi z; a ramp is active iff its bucket lies above its threshold's rank
-        bins = w.grad_phi.new_zeros((2, len(w.states), *w.slope_table.shape))
-        bins[0].scatter_add_(-1, w.buckets, w.grad_phi)
-        bins[1].scatter_add_(-1, w.buckets, w.grad_phi * w.states)
+        bins = grad_phi.new_zeros((2, len(states), *w.slope_table.shape[1:]))
+        bins[0].scatter_add_(-1, buckets, grad_phi)
+        bins[1].scatter_add_(-1, buckets, grad_phi * states)
         above = bins.sum(1).flip(-1).cumsum(-1).flip(-1)
-        rank = torch.searchsorted(w.sorted_thresholds, w.thresholds) + 1
+        rank = torch.searchsorted(w.sorted_thresholds[e], w.thresholds[e]) + 1
         s0, s1 = above.gather(-1, rank.expand(2, *rank.shape))
-        grad_thresholds = -w.alpha[:, None] * s0
-        grad_alpha = torch.addcmul(s1, w.thresholds, s0, value=-1).sum(1)
+        grad_thresholds = -w.alpha[e] * s0
+        grad_alpha = torch.addcmul(s1, w.thresholds[e], s0, value=-1).sum(0)
         return grad_a, grad_alpha, grad_thresholds
 
 
