@@ -31,17 +31,21 @@ from torch import Tensor
 from chaosbench.errors import ChaosbenchError
 from chaosbench.registry import Registry
 
-TAU_RULE_VERSION = 2
-"""Version of the ``tau = "lyapunov"`` rule; bumped whenever :data:`TAU_FRACTION` changes."""
+TAU_RULE_VERSION = 3
+"""Version of the ``tau = "lyapunov"`` rule; bumped whenever the fractions of ``tau_pred`` change
+(:data:`TAU_FRACTION` or a per-model ``fraction`` in ``baselines/regimes/stf.yaml``)."""
 
 TAU_FRACTION = 0.15
-"""Rule v2: ``tau`` is 0.15 ``tau_pred``, where the reproduction study found the optimum.
+"""The default fraction of ``tau_pred`` at which STF forces (rules v2 and v3).
 
-Rule v1 forced at ``tau_pred`` itself, as Mikhaeil et al. (2022) recommend. The study
-(``chaosbench reproduce mikhaeil2022``: shPLRNN, 5 seeds, ``tau`` log-spaced from 1 to 10
+Rule v1 forced at ``tau_pred`` itself, as Mikhaeil et al. (2022) recommend. The reproduction
+study (``chaosbench reproduce mikhaeil2022``: shPLRNN, 5 seeds, ``tau`` log-spaced from 1 to 10
 ``tau_pred``) found the best median D_stsp and D_H at 0.157 ``tau_pred`` on lorenz63 and 0.134 on
 rossler, the same grid point on both, while ``tau_pred`` itself scored 4x (lorenz63) to 30x
 (rossler) worse; 0.15 is that common optimum (the neighbouring grid points sit at 0.06 and 0.35).
+Rule v2 applied it to every model. Rule v3 keeps it as the default and lets the regime YAML set a
+fraction per model: the gated cells force at 0.5 ``tau_pred``, where a sweep of the LSTM and GRU
+measured their optimum (docs/protocol.md, "Forcing interval per model").
 """
 
 
