@@ -36,6 +36,27 @@ def test_floor_band_constant_linear_and_verify(tmp_path) -> None:
     assert problem.startswith("linear.d_stsp: stored")
 
 
+def test_a_recording_shorter_than_a_run_has_no_floor_but_its_other_rows(tmp_path) -> None:
+    """ECG's case: a training split shorter than one scored run has no stretches to draw a floor
+    from; the constant, linear and escape rows are still stored and shown, with a sentence."""
+    from chaosbench.leaderboard.aggregate import reference_rows
+    from chaosbench.leaderboard.render import reference_note
+
+    x = data.load("lorenz63").train[:1500]
+    np.save(tmp_path / "rec.npy", x[:500])
+    np.save(tmp_path / "rec_test.npy", x[500:])
+    recording = data.load_file(tmp_path / "rec.npy", dt=0.01, test_path=tmp_path / "rec_test.npy",
+                               name="rec", lambda_max=0.9)  # fmt: skip
+    refs = references.compute(recording, SETTINGS)  # runs of 650 steps, 500 training samples
+    assert refs["floor"] is None and refs["source"] == "recording"
+    assert min(refs["constant"]["d_stsp"], refs["linear"]["d_stsp"], refs["escape"]["d_stsp"]) > 0
+    references.write(refs, tmp_path)
+    assert references.differences(references.read("rec", tmp_path), refs) == []
+    rows = reference_rows({"rec": refs})
+    assert list(rows["model"]) == ["linear VAR(1)", "collapse: train mean", "escape: outside the box"]
+    assert "no floor band" in reference_note(rows)
+
+
 @pytest.mark.parametrize("name", ["lorenz63", "lorenz96", "mackey_glass"])
 def test_batched_floor_orbits_are_the_single_orbit_integrations(name: str) -> None:
     """All samples' orbits in one batch (mackey_glass: a delay line of 171 states, observed
@@ -84,7 +105,8 @@ def test_docs_table_of_reference_rows_is_the_committed_files() -> None:
         assert refs is not None
         floor, linear, constant = refs["floor"], refs["linear"], refs["constant"]
         cells = [name, f"{refs['n_test']:,}".replace(",", " "),
-                 *(f"{floor[m]['median']:.3g} ({floor[m]['q05']:.3g} to {floor[m]['q95']:.3g})" for m in ("d_stsp", "d_h")),
+                 *(f"{floor[m]['median']:.3g} ({floor[m]['q05']:.3g} to {floor[m]['q95']:.3g})" if floor else "none"
+                   for m in ("d_stsp", "d_h")),
                  *(f"{row[m]:.3g}" for row in (linear, constant) for m in ("d_stsp", "d_h")),
                  f"{refs['escape']['d_stsp']:.3g}"]  # fmt: skip
         assert "| " + " | ".join(cells) + " |" in doc, f"docs/metrics.md: the reference row of {name} is not the committed one"

@@ -24,9 +24,9 @@ def build_(args: argparse.Namespace) -> int:
 
     for dataset, settings in tqdm(_entries(args), desc="reference rows", disable=args.no_progress):
         refs = references.compute(dataset, settings, args.data_dir)
-        floor = refs["floor"]["d_stsp"]
-        tqdm.write(f"{references.write(refs, args.data_dir)}: floor D_stsp {floor['median']:.3g} "
-                   f"[{floor['q05']:.3g}, {floor['q95']:.3g}], constant {refs['constant']['d_stsp']:.3g}, "
+        floor = refs["floor"]["d_stsp"] if refs["floor"] else None
+        band = f"{floor['median']:.3g} [{floor['q05']:.3g}, {floor['q95']:.3g}]" if floor else "none (training split shorter than a run)"
+        tqdm.write(f"{references.write(refs, args.data_dir)}: floor D_stsp {band}, constant {refs['constant']['d_stsp']:.3g}, "
                    f"linear {refs['linear']['d_stsp']:.3g}, escape {refs['escape']['d_stsp']:.3g}")  # fmt: skip
     return 0
 

@@ -70,7 +70,7 @@ def write_tables(
     cards = [card for card in (source.card() for source in sources) if card is not None]
     records = [record for group in found.values() for record in group]
     refs = stored_references(records, data_dir)
-    floors = {name: (r["floor"]["d_stsp"]["q05"], r["floor"]["d_stsp"]["q95"]) for name, r in refs.items()}
+    floors = {name: (r["floor"]["d_stsp"]["q05"], r["floor"]["d_stsp"]["q95"]) for name, r in refs.items() if r["floor"]}
     return write_leaderboard(records, out, truth, floors=floors, references=refs, cards=cards)
 
 

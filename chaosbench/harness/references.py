@@ -8,7 +8,8 @@ runs per sample, the mean over runs) at the test length the suite scores:
   other initial conditions on the attractor (:func:`chaosbench.data.generate.independent_orbits`)
   scored against the test series; the band is their 5 %, 50 % and 95 % quantiles. A model inside
   it is as close to the test series as another stretch of the true attractor. For a recording
-  without equations the orbits are stretches of its training split (the floor of the data).
+  without equations the orbits are stretches of its training split (the floor of the data);
+  a training split shorter than one scored run has no floor (stored as ``null``).
 - **constant**: the training mean repeated, the score of a collapse onto a fixed point.
 - **linear**: a least-squares VAR(1) ``x_{t+1} = A x_t + b`` fitted to the training split, run
   freely from the same K test states as the models: what no nonlinearity reaches.
@@ -66,9 +67,10 @@ def linear_runs(train: np.ndarray, x0: np.ndarray, n_gen: int) -> np.ndarray:
     return out
 
 
-def _floor_runs(dataset: Any, n_gen: int, k: int, data_dir: str | None) -> np.ndarray:
+def _floor_runs(dataset: Any, n_gen: int, k: int, data_dir: str | None) -> np.ndarray | None:
     """``(n_gen, FLOOR_SAMPLES * k, N)`` true-system runs; columns ``s k`` to ``(s + 1) k`` are
-    floor sample ``s`` (its orbits drawn from seed ``s``, all samples integrated as one batch)."""
+    floor sample ``s`` (its orbits drawn from seed ``s``, all samples integrated as one batch).
+    None for a recording whose training split is shorter than one run."""
     from chaosbench.data.card import read as read_card
     from chaosbench.data.generate import independent_orbits
     from chaosbench.data.store import data_dir as resolve_data_dir
@@ -77,7 +79,7 @@ def _floor_runs(dataset: Any, n_gen: int, k: int, data_dir: str | None) -> np.nd
     if not _has_equations(dataset):  # a recording: stretches of its training split
         train = np.asarray(dataset.train, dtype=np.float64)
         if len(train) < n_gen:
-            raise ChaosbenchError(f"dataset '{dataset.name}': the training split is shorter than one scored run")
+            return None
         offsets = np.linspace(0, len(train) - n_gen, FLOOR_SAMPLES * k).round().astype(int)
         return np.stack([train[o : o + n_gen] for o in offsets], axis=1)
     base = resolve_data_dir(data_dir)
@@ -99,7 +101,9 @@ def compute(dataset: Any, settings: EvalSettings, data_dir: str | None = None) -
     starts = settings.run_starts(len(test))
     k, standardise = len(starts), statistics(dataset.train)
     orbits = _floor_runs(dataset, n_gen, k, data_dir)
-    floors = [_mean_scores(test, orbits[:, s * k : (s + 1) * k], settings, standardise) for s in range(FLOOR_SAMPLES)]
+    floors = [] if orbits is None else [
+        _mean_scores(test, orbits[:, s * k : (s + 1) * k], settings, standardise) for s in range(FLOOR_SAMPLES)
+    ]
     mean = np.asarray(dataset.train, dtype=np.float64).mean(axis=0)
     constant = np.broadcast_to(mean, (n_gen, k, len(mean)))
     worst = worst_values(test, n_gen - settings.transient, standardise=standardise)
@@ -116,7 +120,7 @@ def compute(dataset: Any, settings: EvalSettings, data_dir: str | None = None) -
         "floor": {
             name: dict(zip(("q05", "median", "q95"), np.quantile([f[name] for f in floors], FLOOR_QUANTILES).tolist()))
             for name in SCORES
-        },
+        } if floors else None,
         "constant": _mean_scores(test, constant, settings, standardise),
         "linear": _mean_scores(test, linear_runs(dataset.train, test[starts], n_gen), settings, standardise),
         "escape": {name: float(worst[name]) for name in SCORES},

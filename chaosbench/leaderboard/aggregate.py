@@ -235,6 +235,8 @@ def reference_rows(references: Mapping[str, Mapping]) -> pd.DataFrame:
     rows = []
     for dataset, refs in sorted(references.items()):
         for order, (name, key) in enumerate(REFERENCE_ROWS):
+            if refs.get(key) is None:  # a recording too short for a floor of its own
+                continue
             row = {"dataset": dataset, "model": name, "regime": REFERENCE_REGIME, "reference_order": order}
             for metric in ("d_stsp", "d_h"):
                 value = refs[key][metric]
