@@ -15,7 +15,9 @@ from chaosbench import __version__
 from chaosbench.errors import ChaosbenchError
 
 # Each module defines ``register(subparsers)``; its parsers set ``func(args) -> int | None``.
-COMMAND_MODULES: tuple[str, ...] = ("systems", "data", "references", "leaderboard", "run", "lyapunov", "reproduce")
+COMMAND_MODULES: tuple[str, ...] = (
+    "systems", "data", "references", "leaderboard", "run", "checkpoints", "lyapunov", "reproduce",
+)
 
 DESCRIPTION = """\
 chaosbench: a benchmark for reconstructing chaotic dynamical systems from time series with

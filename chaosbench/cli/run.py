@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ChaosbenchError(f"the leaderboard of record uses the suite's own settings; drop --record or {given}")
     tables = RECORD_DIR.parent if args.record else results.parent
     context = RunContext(suite.name, device=args.device, data_dir=args.data_dir,
-                         external_dir=args.data_dir_external)  # fmt: skip
+                         external_dir=args.data_dir_external, checkpoints=args.checkpoints)  # fmt: skip
     executor = _executor(args, len(suite.units()))
     summary = run_suite(suite, results, executor=executor, context=context, progress=not args.no_progress)
     _tables(summary, tables, suite, context, report=_stderr if args.json else print)
@@ -201,6 +201,9 @@ def register(sub: Any) -> None:
         "results then default to runs/<suite>-budgetN/)")
     add("--seeds", type=seeds_arg, default=None,
         help="seed count N (0..N-1) or a list like 0,1,2 instead of the suite's (not with --record)")
+    add("--checkpoints", default=None, metavar="DIR",
+        help="save the latent members at the top rung in DIR, laid out as the records (safetensors + JSON), "
+        "for 'chaosbench evaluate --checkpoint'")
     add("--json", action="store_true",
         help="print the summary, table files and per-unit results as one JSON object (nothing else on stdout)")
     _execution_options(run)

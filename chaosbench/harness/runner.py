@@ -42,6 +42,7 @@ from chaosbench.harness.evaluate import (
     EVAL_PROTOCOL_VERSION, MODEL_ERRORS, EvalSettings, Outcome, Reference, evaluate, one_line, reference,
     reference_artifacts,
 )
+from chaosbench.harness.checkpoints import save_members
 from chaosbench.harness.executors import Executor, LocalExecutor, Lost, report_progress
 from chaosbench.harness.locks import UnitLock, holder, try_lock
 from chaosbench.harness.preflight import preflight
@@ -62,6 +63,7 @@ class RunContext:
     data_dir: str | None = None
     external_dir: str | None = None
     threads: int = 1  # torch CPU threads per unit: the models are small, more threads only contend
+    checkpoints: str | None = None  # folder for the latent members at the top rung (harness.checkpoints)
 
 
 @dataclass
@@ -261,6 +263,9 @@ def _load(entry: DatasetEntry, data_dir: str | None, external_dir: str | None) -
 def execute_unit(unit: WorkUnit, context: RunContext) -> list[str]:
     """Train and score the unit's seeds; their run records as JSON texts, in seed order.
 
+    With ``context.checkpoints`` the latent members at the top rung are saved there (on the
+    worker's file system: on a Ray cluster, a folder every node shares).
+
     Runs with ``context.threads`` CPU threads for torch and for BLAS (threadpoolctl), so a unit
     computes the same numbers in any executor; its records note the counts. Model code that
     raises gives ``failed`` records; a :class:`ChaosbenchError` while setting up training (a
@@ -279,7 +284,10 @@ def _execute(unit: WorkUnit, context: RunContext, lost: Lost | None = None) -> l
             trained = train_unit(unit, dataset, ref, context.device, on_update=report_progress)
         else:
             trained = _failed(unit, lost.reason, lost.wall_time_s, str(resolve_device(context.device)))
-        return [record.to_json() for record in score(unit, trained, dataset, ref, context.suite)]
+        records = score(unit, trained, dataset, ref, context.suite)
+        if context.checkpoints and lost is None:
+            save_members(context.checkpoints, records, trained, unit.budget)
+        return [record.to_json() for record in records]
 
 
 @dataclass

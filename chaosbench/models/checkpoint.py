@@ -61,8 +61,12 @@ def _write_atomic(path: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def save(model: LatentModel, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``<path>.safetensors`` and ``<path>.json``; returns the JSON path."""
+def save(model: LatentModel, path: str | os.PathLike[str], *, record: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``<path>.safetensors`` and ``<path>.json``; returns the JSON path.
+
+    ``record``: plain data naming the run record the model was scored for (a checkpoint of
+    record, see ``chaosbench.harness.verify``), kept in the JSON.
+    """
     if not isinstance(model, LatentModel):
         raise ChaosbenchError(
             "only latent models (chaosbench.models.LatentModel) have checkpoints, "
@@ -79,9 +83,15 @@ def save(model: LatentModel, path: str | os.PathLike[str]) -> Path:
         "config": model.config,
         "sha256": sha256_file(tensors_path),
         "chaosbench_version": __version__,
+        **({"record": record} if record is not None else {}),
     }
     _write_atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
     return meta_path
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint's JSON description (format checked; the tensors are not read)."""
+    return _read_meta(checkpoint_paths(path)[1])
 
 
 def _read_meta(meta_path: Path) -> dict[str, Any]:
