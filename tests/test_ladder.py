@@ -253,3 +253,17 @@ def test_learning_curve_plot() -> None:
     png = plots.learning_curve(curves)
     assert png is not None and png.startswith(b"\x89PNG")
     assert plots.learning_curve(curves[curves["budget"] == 4]) is None  # one budget: no curve
+
+
+def test_the_leaderboard_draws_each_ladders_learning_curve(results: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from chaosbench.leaderboard import html, write_leaderboard
+
+    records = list(RecordStore(results).iter_records())
+    paths = write_leaderboard(records, tmp_path, floors={"lorenz63": (0.07, 0.11)})
+    figure = paths["learning_curve_lorenz63"]
+    assert figure == tmp_path / "figures" / "learning_curve_lorenz63.png"
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert html._figure(html.LEARNING_CURVE_CAPTION, figure.read_bytes()) in paths["html"].read_text()
+    single = [r for r in records if r.key.budget in (None, 4)]  # the top rung alone: no curve
+    assert not any(kind.startswith("learning_curve") for kind in write_leaderboard(single, tmp_path / "one"))

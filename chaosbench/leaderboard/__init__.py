@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from chaosbench.errors import ChaosbenchError
-from chaosbench.leaderboard import html, render
+from chaosbench.leaderboard import html, plots, render
 from chaosbench.leaderboard.aggregate import aggregate, learning_curves, top_rungs
 from chaosbench.records import RunRecord, atomic_write
 
@@ -22,6 +24,7 @@ OUTPUTS = {
     "html": "index.html",
     "curves": "learning_curves.csv",
 }
+FIGURES = "figures"  # learning_curve_<dataset>.png, for a budget ladder
 
 
 def write_leaderboard(
@@ -48,14 +51,29 @@ def write_leaderboard(
     if not records:
         raise ChaosbenchError("no run records to build a leaderboard from")
     table, curves = aggregate(records, floors, references), learning_curves(records)
+    figures = learning_curve_figures(curves, floors or {})
     texts = {
         "markdown": render.markdown(table, curves),
         "csv": render.csv(table),
         "latex": render.latex(table),
-        "html": html.page(table, top_rungs(records), reference, cards, html.metrics_link(out_dir)),
+        "html": html.page(table, top_rungs(records), reference, cards, html.metrics_link(out_dir), figures),
         "curves": render.csv(curves),
     }
     paths = {kind: Path(out_dir) / name for kind, name in OUTPUTS.items()}
     for kind, text in texts.items():
         atomic_write(paths[kind], text.encode("utf-8"))
+    for dataset, png in figures.items():
+        paths[f"learning_curve_{dataset}"] = path = Path(out_dir) / FIGURES / f"learning_curve_{dataset}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, png)
     return paths
+
+
+def learning_curve_figures(curves: pd.DataFrame, floors: Mapping[str, tuple[float, float]]) -> dict[str, bytes]:
+    """The learning-curve PNG of every dataset scored at two budgets or more (with its floor band)."""
+    figures = {}
+    for dataset, rows in curves.groupby("dataset", sort=True):
+        png = plots.learning_curve(rows, floors.get(dataset))
+        if png is not None:
+            figures[dataset] = png
+    return figures

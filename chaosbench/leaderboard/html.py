@@ -142,16 +142,21 @@ def metrics_link(out_dir: str | os.PathLike[str]) -> str | None:
     return Path(os.path.relpath(METRICS_DOC, Path(out_dir).resolve())).as_posix()
 
 
+LEARNING_CURVE_CAPTION = "Learning curve: median D_stsp at every rung of the budget ladder"
+
+
 def page(
     table: pd.DataFrame,
     records: Sequence[RunRecord],
     reference: Mapping[str, Mapping[str, Any]] | None = None,
     cards: Sequence[Mapping[str, Any]] = (),
     metrics_doc: str | None = None,
+    curves: Mapping[str, bytes] | None = None,
 ) -> str:
     """The whole page. ``reference`` maps a dataset to its true data in the artifact format;
     ``cards`` are the model cards of submitted models; ``metrics_doc`` is the link to the metric
-    definitions (docs/metrics.md), named in plain text when not given."""
+    definitions (docs/metrics.md), named in plain text when not given; ``curves`` maps a dataset
+    to its learning-curve PNG (a budget ladder)."""
     doc = f'<a href="{escape(metrics_doc)}">docs/metrics.md</a>' if metrics_doc else "docs/metrics.md"
     parts = [
         "<!DOCTYPE html>",
@@ -175,6 +180,8 @@ def page(
         mine = [r for r in records if r.key.dataset == dataset]
         figures = plots.dataset_figures(mine, rows, (reference or {}).get(dataset, {}), colors)
         parts += [_figure(caption, png) for caption, png in figures]
+        if dataset in (curves or {}):
+            parts.append(_figure(LEARNING_CURVE_CAPTION, curves[dataset]))
         parts.append("</section>")
     parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -206,11 +206,12 @@ def dataset_figures(
     return [(caption, png) for caption, png in figures if png is not None]
 
 
-def learning_curve(curves: pd.DataFrame) -> bytes | None:
+def learning_curve(curves: pd.DataFrame, floor: tuple[float, float] | None = None) -> bytes | None:
     """Median D_stsp against budget for one dataset's rows of
     :func:`chaosbench.leaderboard.aggregate.learning_curves`: a line per model and regime with
     its 95% bootstrap interval shaded, evaluable models (budget-free) as dashed horizontal lines,
-    non-finite medians on a ceiling line. None without at least two budgets."""
+    non-finite medians on a ceiling line, the dataset's ``floor`` band (low, high) in grey. None
+    without at least two budgets."""
     trained = curves[~curves["evaluable"]]
     budgets = sorted(trained["budget"].unique())
     if len(budgets) < 2:
@@ -234,6 +235,8 @@ def learning_curve(curves: pd.DataFrame) -> bytes | None:
         level = min(float(cell["d_stsp_median"].iloc[0]), ceiling)
         ax.hlines(level, budgets[0], budgets[-1], color=colors[model], ls=(0, (2, 2)), lw=1.0,
                   label=f"{model} (any budget)")  # fmt: skip
+    if floor is not None:
+        ax.axhspan(*floor, color="0.85", lw=0, zorder=0, label="true system (5 to 95 %)")
     ax.axhline(ceiling, color="0.5", ls=":", lw=0.8)
     ax.annotate("not finite", (budgets[-1], ceiling), fontsize=7, color="0.4", ha="right", va="bottom")
     ax.set_xscale("log")
