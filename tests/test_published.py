@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -280,3 +281,23 @@ def test_tuned_sindy_threshold(lorenz: np.ndarray) -> None:
     # threshold 100 prunes every term: a constant field, far from the validation part
     assert model.search.best == {"threshold": 0.05} and model.threshold == 0.05
     assert model.search.scores[0][1] > model.search.scores[1][1]
+
+
+def test_a_tuned_references_record_names_what_the_search_chose(tmp_path: Path) -> None:
+    from chaosbench.harness import suites
+    from chaosbench.harness.runner import run_suite
+    from chaosbench.records import RecordStore
+
+    grid = {"spectral_radius": [0.4, 0.8]}
+    suite = suites.parse({
+        "name": "tuned", "budget": 2, "seeds": [0], "datasets": ["lorenz63"], "regimes": ["bptt"],
+        "models": [{"name": "esn", "params": {"n_units": 30, "washout": 50, "tune": grid}}],
+        "evaluation": {"n_test": 600, "transient": 50, "lyapunov_inits": 2, "lyapunov_steps": 50}, "unit_timeout": 0,
+    })  # fmt: skip
+    run_suite(suite, tmp_path, progress=False, report=lambda line: None)
+    (record,) = RecordStore(tmp_path).iter_records()
+    tuned = record.config["tuned"]
+    assert tuned["chosen"]["spectral_radius"] in grid["spectral_radius"]
+    assert (tuned["n_fit"], tuned["n_validation"]) == (20_000, 10_000)  # lorenz63's train is capped
+    assert 0 < tuned["validation_d_stsp"] < 10
+    assert record.config["model"]["params"]["tune"] == grid  # the configured grid, beside the choice

@@ -20,6 +20,7 @@ seeds plus that record's own evaluation time.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import threading
@@ -444,8 +445,18 @@ def _fit_evaluable(unit: WorkUnit, dataset: Any) -> list[Trained]:
             out.append(Trained(None, one_line("fit", err), 0, time.perf_counter() - start, "cpu", params))
             continue
         device = str(getattr(model, "device", "cpu"))  # numpy models compute on the CPU
-        out.append(Trained(model, None, 0, time.perf_counter() - start, device, params))
+        out.append(Trained(model, None, 0, time.perf_counter() - start, device, params, _tuned(model)))
     return out
+
+
+def _tuned(model: Any) -> dict[str, Any]:
+    """What a ``tune`` grid chose for the record (``chaosbench.models.tuning``); empty without one."""
+    search = getattr(model, "search", None)
+    if search is None:
+        return {}
+    score = next(value for params, value in search.scores if params == search.best)
+    return {"tuned": {"chosen": search.best, "validation_d_stsp": score if math.isfinite(score) else None,
+                      "n_fit": search.n_fit, "n_validation": search.n_validation}}
 
 
 def _config(
