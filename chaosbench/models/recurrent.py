@@ -86,7 +86,8 @@ class _StackedRecurrent:
         self.encoder_T = params["encoder.weight"].mT
         self.encoder_b = params["encoder.bias"][:, None]
         self.input_w = params["W_ih"] @ readout_w
-        self.input_b = (params["W_ih"] @ readout_b[..., None])[..., 0] + params["b_ih"]
+        # a product and a row sum, not a batched matrix-vector product, whose rounding depends on E
+        self.input_b = (params["W_ih"] * readout_b[:, None]).sum(-1) + params["b_ih"]
         self.W_hh, self.b_hh = params["W_hh"], params["b_hh"]
 
     def observe(self, z: Tensor) -> Tensor:
