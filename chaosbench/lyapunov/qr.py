@@ -126,16 +126,21 @@ def orthonormalise(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     solve keeps ``Q`` orthonormal to about ``eps * cond(R)``, and its errors lie mostly within
     the spans of the leading columns, which leave the growth of every leading volume, hence
     every exponent, unchanged. Past the precision floor (a column below ``precision_floor`` of
-    the leading one, e.g. a singular Jacobian) ``Q`` is formed from the reflectors.
+    the leading one, e.g. a singular Jacobian) that basis's ``Q`` is formed from the reflectors.
+    Each basis is decided alone, so its result does not depend on the others in the batch.
     """
     reflectors, tau = torch.geqrf(a)
     k = a.shape[-1]
     r = reflectors[..., :k, :k].triu()
     diag = r.diagonal(dim1=-2, dim2=-1)
     size = diag.abs()
-    if bool((size.amin(-1) > precision_floor(a.dtype) * size.amax(-1)).all()):
+    solvable = size.amin(-1) > precision_floor(a.dtype) * size.amax(-1)
+    if bool(solvable.all()):
         return torch.linalg.solve_triangular(r, a, upper=True, left=False), diag
-    return torch.linalg.householder_product(reflectors, tau), diag
+    q = torch.linalg.householder_product(reflectors, tau)
+    if bool(solvable.any()):
+        q[solvable] = torch.linalg.solve_triangular(r[solvable], a[solvable], upper=True, left=False)
+    return q, diag
 
 
 def _diverged(logs: torch.Tensor, reason: str) -> QRRun:
