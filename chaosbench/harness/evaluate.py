@@ -26,6 +26,12 @@
 Small artifacts go with every record for the leaderboard's plots: run 0 after the transient,
 strided to at most 2000 rows of its first three components, and its power spectrum.
 
+A unit's latent members are scored together (:func:`evaluate_members`): their free runs, PE(20)
+forecasts and Jacobian spectra are computed as one batch through their native ensemble view
+(:mod:`chaosbench.harness.members`), which a single latent model with a view also goes through,
+as an ensemble of one, so a member scores the same alone or with any others. Models without a
+view (evaluable ones, submissions) use their own methods, one by one.
+
 Changes from v2: K free runs instead of one and their means; the valid time of every run from
 its own start; ``lambda_max`` of ESN and SINDy from their Jacobians and bias-matched for models
 without; worst values for every metric of a diverged run.
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +49,7 @@ import numpy as np
 import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
+from chaosbench.harness.members import Members
 from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 from chaosbench.metrics import (
     PE_STEPS,
@@ -53,6 +60,7 @@ from chaosbench.metrics import (
     lyapunov_sign_agreement,
     power_spectrum_distance,
     prediction_error,
+    prediction_error_from_forecasts,
     reported_lambda_max,
     trajectory_metrics,
     valid_prediction_time,
@@ -175,13 +183,65 @@ def evaluate(
     says why training diverged (the model then holds its last finite parameters): the outcome
     is ``diverged`` with worst values, whatever the model scores.
     """
+    return evaluate_members([model], dataset, settings, ref, [training_failure])[0]
+
+
+def evaluate_members(
+    models: Sequence[Any], dataset: Any, settings: EvalSettings, ref: Reference,
+    training_failures: Sequence[str | None] | None = None,
+) -> list[Outcome]:  # fmt: skip
+    """Score each of ``models`` as :func:`evaluate` does, with ``training_failures[i]`` its own.
+
+    Latent models that share a native ensemble view (a unit's members) generate their free runs
+    and PE(20) forecasts as one batch (:class:`chaosbench.harness.members.Members`), with the
+    numbers each would get alone. Every other model, and every member of a batch in which model
+    code raised, is scored alone: a member that raises or diverges fails or diverges by itself.
+    """
+    failures = list(training_failures) if training_failures is not None else [None] * len(models)
+    together = _generated_together(models, settings.test_series(dataset.test), settings, ref)
+    return [_evaluate(m, dataset, settings, ref, f, g) for m, f, g in zip(models, failures, together, strict=True)]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A member's model outputs, computed with other members: its free runs ``(n_gen, K, N)``,
+    its PE(20) forecasts ``(n_test - 20, N)`` and its Jacobian spectrum per step (None: the
+    batch's QR run diverged, the member's own run decides)."""
+
+    runs: np.ndarray
+    forecasts: np.ndarray
+    spectrum: np.ndarray | None
+
+
+def _generated_together(
+    models: Sequence[Any], test: np.ndarray, settings: EvalSettings, ref: Reference
+) -> list[Generated | None]:
+    """Each model's :class:`Generated` from one batch when there are several that stack, else None."""
+    members = Members.of(models) if len(models) > 1 else None
+    if members is None:
+        return [None] * len(models)
+    try:
+        runs = members.free_runs(test[settings.run_starts(len(test))], settings.generated_length(len(test)))
+        forecasts = members.forecasts(test, PE_STEPS)
+        spectra = members.spectra(lyapunov_starts(test, settings), len(ref.spectrum), settings.lyapunov_steps,
+                                  settings.transient)  # fmt: skip
+    except MODEL_ERRORS:  # some member's code raised: each is scored alone, where it fails by itself
+        return [None] * len(models)
+    return [Generated(r, f, None if np.isnan(s).any() else s) for r, f, s in zip(runs, forecasts, spectra, strict=True)]
+
+
+def _evaluate(
+    model: Any, dataset: Any, settings: EvalSettings, ref: Reference, training_failure: str | None,
+    given: Generated | None,
+) -> Outcome:  # fmt: skip
+    """:func:`evaluate`, with the model's outputs ``given`` when they were computed beforehand."""
     latent = is_latent_model(model)
     outcome = Outcome("ok", None, {})
     stage = "generate"
     try:
         test = settings.test_series(dataset.test)
         starts = settings.run_starts(len(test))
-        runs = _generate(model, test[starts], settings.generated_length(len(test)))
+        runs = given.runs if given else _generate(model, test[starts], settings.generated_length(len(test)))
         after = runs[settings.transient :]
         outcome.artifacts = artifacts(after[:, 0])
         stage = "metrics"
@@ -189,9 +249,12 @@ def evaluate(
         outcome.runs = run_metrics(test, runs, starts, settings.transient, dataset.dt, ref.lambda_max, standardise)
         outcome.metrics.update({name: float(np.mean(values)) for name, values in outcome.runs.items()})
         stage = "prediction"
-        outcome.metrics["pe20"] = _prediction_error(model, test, latent)
+        forecasts = given.forecasts if given else None
+        outcome.metrics["pe20"] = _prediction_error(model, test, latent, forecasts)
         stage = "lyapunov"
-        lyapunov, note = _lyapunov_metrics(model, latent, test, after[:, 0], dataset.dt, settings, ref, outcome.info)
+        exponents = given.spectrum if given else None
+        lyapunov, note = _lyapunov_metrics(model, latent, test, after[:, 0], dataset.dt, settings, ref, outcome.info,
+                                           exponents)  # fmt: skip
         outcome.metrics.update(lyapunov)
     except MODEL_ERRORS as err:  # model code may raise anything; the run must still be recorded
         return Outcome("failed", one_line(stage, err), outcome.metrics, outcome.artifacts, outcome.info, outcome.runs)
@@ -225,7 +288,11 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def _generate(model: Any, x0: np.ndarray, n: int) -> np.ndarray:
-    """The free runs from the batch of states ``x0`` ``(K, N)``: ``(n, K, N)``."""
+    """The free runs from the batch of states ``x0`` ``(K, N)``: ``(n, K, N)`` (a latent model
+    with a native view: through it, as an ensemble of one)."""
+    members = Members.of([model])
+    if members is not None:
+        return members.free_runs(x0, n)[0]
     gen = _to_numpy(model.generate(x0, n))
     if gen.shape != (n, *x0.shape):
         raise ChaosbenchError(
@@ -269,7 +336,14 @@ def _diverged_runs(test: np.ndarray, runs: np.ndarray) -> str | None:
     return f"{len(bad)} of {len(rows)} free runs diverged (run {k} from step {row})"
 
 
-def _prediction_error(model: Any, test: np.ndarray, latent: bool) -> float:
+def _prediction_error(model: Any, test: np.ndarray, latent: bool, forecasts: np.ndarray | None) -> float:
+    """PE(20) from the ``forecasts`` when given, else the model's own (a latent model with a
+    native view: through it, as an ensemble of one)."""
+    members = Members.of([model]) if forecasts is None else None
+    if members is not None:
+        forecasts = members.forecasts(test, PE_STEPS)[0]
+    if forecasts is not None:
+        return prediction_error_from_forecasts(test, forecasts, PE_STEPS)
     if latent:
         return prediction_error(model, test, PE_STEPS)
 
@@ -281,9 +355,10 @@ def _prediction_error(model: Any, test: np.ndarray, latent: bool) -> float:
 
 def _lyapunov_metrics(
     model: Any, latent: bool, test: np.ndarray, run: np.ndarray, dt: float, settings: EvalSettings,
-    ref: Reference, info: dict[str, Any],
+    ref: Reference, info: dict[str, Any], exponents: np.ndarray | None,
 ) -> tuple[dict[str, float | None], str | None]:  # fmt: skip
-    """The Lyapunov metrics, and why ``lambda_max_gen`` is missing when the estimator gave none.
+    """The Lyapunov metrics, and why ``lambda_max_gen`` is missing when the estimator gave none;
+    ``exponents``: the model's Jacobian spectrum per step when it was computed beforehand.
 
     Records in ``info`` which way ``lambda_max_gen`` was found (``lambda_gen_method``) and, for
     the bias-matched estimate, the test series' own estimate (``lambda_max_test_estimate``).
@@ -292,7 +367,8 @@ def _lyapunov_metrics(
     target = model if latent else _tangent_map(model)
     if target is not None:
         info["lambda_gen_method"] = "jacobian"
-        spectrum = model_spectrum(target, test, len(ref.spectrum), settings) / dt
+        per_step = exponents if exponents is not None else model_spectrum(target, test, len(ref.spectrum), settings)
+        spectrum = per_step / dt
         lambda_true = ref.lambda_max
     else:
         info["lambda_gen_method"] = "timeseries"
@@ -348,7 +424,10 @@ def model_spectrum(model: Any, test: np.ndarray, n_exponents: int, settings: Eva
     """
     from chaosbench.lyapunov import spectrum
 
-    starts = test[np.linspace(0, len(test) - 1, settings.lyapunov_inits).astype(int)]
+    starts = lyapunov_starts(test, settings)
+    members = Members.of([model])
+    if members is not None:  # through its native view, as an ensemble of one
+        return members.spectra(starts, n_exponents, settings.lyapunov_steps, settings.transient)[0]
     param = next(model.parameters()) if isinstance(model, torch.nn.Module) else None
     dtype, device = (param.dtype, param.device) if param is not None else (model.dtype, torch.device("cpu"))
     with torch.no_grad():
@@ -357,6 +436,11 @@ def model_spectrum(model: Any, test: np.ndarray, n_exponents: int, settings: Eva
     result = spectrum(model, x0=z0, k=k, n_steps=settings.lyapunov_steps, transient=settings.transient,
                       progress=False)  # fmt: skip
     return np.asarray(result.exponents, dtype=np.float64)
+
+
+def lyapunov_starts(test: np.ndarray, settings: EvalSettings) -> np.ndarray:
+    """The ``lyapunov_inits`` test points the spectrum's orbits start from, spread evenly."""
+    return test[np.linspace(0, len(test) - 1, settings.lyapunov_inits).astype(int)]
 
 
 def artifacts(x: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,12 +9,13 @@ whose worker dies or outlives the suite's time limit gets ``failed`` records, an
 
 Per work unit (one dataset, model and regime with its missing seeds), :func:`train_unit` trains
 the seeds of a latent model as one batched ensemble by ``chaosbench.training.fit`` (an evaluable
-model is fitted seed by seed), then :func:`score` scores each seed by the evaluation protocol and
-builds its record. These two functions are the one train-and-score path: the reproduction
-studies call them too. A unit of a budget ladder trains once, to its top rung, and gives one
-record per seed and rung: the lower rungs score the members as they were at that update. A
-record's ``wall_time_s`` is the unit's training time (to its rung) divided by its number of
-seeds plus that record's own evaluation time.
+model is fitted seed by seed), then :func:`score` scores each seed by the evaluation protocol
+(the members of a latent unit generate as one batch: ``evaluate_members``) and builds its record.
+These two functions are the one train-and-score path: the reproduction studies call them too. A
+unit of a budget ladder trains once, to its top rung, and gives one record per seed and rung: the
+lower rungs score the members as they were at that update. A record's ``wall_time_s`` is the
+unit's training time (to its rung) divided by its number of seeds plus the unit's evaluation time
+divided by its number of scored records.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import chaosbench.models.registry  # noqa: F401
 import chaosbench.training  # noqa: F401
 from chaosbench.errors import ChaosbenchError
 from chaosbench.harness.evaluate import (
-    EVAL_PROTOCOL_VERSION, MODEL_ERRORS, EvalSettings, Outcome, Reference, evaluate, one_line, reference,
+    EVAL_PROTOCOL_VERSION, MODEL_ERRORS, EvalSettings, Outcome, Reference, evaluate_members, one_line, reference,
     reference_artifacts,
 )
 from chaosbench.harness.checkpoints import save_members
@@ -342,8 +343,9 @@ def train_unit(
 
 
 def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Reference, suite: str) -> list[RunRecord]:
-    """Score each trained seed (and rung) by the evaluation protocol; their run records, in the
-    order of ``unit.record_keys()``.
+    """Score each trained seed (and rung) by the evaluation protocol, all of them in one
+    :func:`~chaosbench.harness.evaluate.evaluate_members`; their run records, in the order of
+    ``unit.record_keys()``.
 
     A seed whose training raised is ``failed``; one whose training diverged is ``diverged``
     (unless its evaluation failed), with both reasons and worst values (``evaluate``).
@@ -352,13 +354,14 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
     from chaosbench.metrics import METRIC_SPEC_VERSION
     from chaosbench.training import thread_counts
 
+    start = time.perf_counter()
+    scored = [run for run in trained if run.model is not None]
+    outcomes = iter(evaluate_members([run.model for run in scored], dataset, unit.evaluation, ref,
+                                     [run.failure for run in scored]))  # fmt: skip
+    eval_time = (time.perf_counter() - start) / max(len(scored), 1)
     records = []
     for key, run in zip(unit.record_keys(), trained, strict=True):
-        start = time.perf_counter()
-        if run.model is None:
-            outcome = Outcome("failed", run.failure, {})
-        else:
-            outcome = evaluate(run.model, dataset, unit.evaluation, ref, training_failure=run.failure)
+        outcome = Outcome("failed", run.failure, {}) if run.model is None else next(outcomes)
         config = _config(unit, suite, dataset, ref, run, key, outcome)
         budget = key.budget or unit.budget
         records.append(RunRecord.create(
@@ -367,7 +370,7 @@ def score(unit: WorkUnit, trained: Sequence[Trained], dataset: Any, ref: Referen
             reason=outcome.reason,
             metrics=outcome.metrics,
             budget={"updates": budget, "used": min(run.used, budget)},
-            wall_time_s=run.train_time + (time.perf_counter() - start),
+            wall_time_s=run.train_time + (eval_time if run.model is not None else 0.0),
             device=run.device,
             metric_spec=METRIC_SPEC_VERSION,
             dataset_version="empirical" if unit.dataset.empirical else DATASET_VERSION,

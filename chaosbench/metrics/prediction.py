@@ -19,9 +19,10 @@ from chaosbench.metrics._arrays import ArrayLike, Box, as_float64, as_trajectory
 Predictor = Callable[[np.ndarray, int], ArrayLike]  # (x0 batch (B, N), n) -> x_n batch (B, N)
 LATENT_METHODS = ("encode", "step", "observe")
 PE_STEPS = 20  # the n of the scored PE(n), record key "pe20"
+PE_CHUNK = 4096  # forecast starts computed at once
 
 
-def prediction_error(model: Any, x: ArrayLike, n: int = PE_STEPS, *, chunk_size: int = 4096) -> float:
+def prediction_error(model: Any, x: ArrayLike, n: int = PE_STEPS, *, chunk_size: int = PE_CHUNK) -> float:
     """PE(n) on test data ``x`` (T, N) for a latent model or a ``predict(x0, n)`` callable.
 
     A latent model (``encode``, ``step``, ``observe``) is run under ``torch.no_grad`` in its own

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from chaosbench.errors import ChaosbenchError
-from chaosbench.models.contract import supports_stacked
+from chaosbench.models.contract import StackedLatent, supports_stacked
 
 MemberFn = Callable[..., Tensor]
 """``fn(model, *args)`` computed per member: ``model`` is that member's latent model, or the
@@ -121,6 +121,23 @@ class Ensemble:
 
     def members(self) -> list[nn.Module]:
         return [self.member(i) for i in range(self.size)]
+
+
+def native_view(models: Sequence[nn.Module]) -> StackedLatent | None:
+    """The native ensemble view of trained ``models`` (their parameters stacked on a leading
+    member axis), or None unless they are all of one class with one configuration and that class
+    has a view (:func:`~chaosbench.models.contract.supports_stacked`)."""
+    first = models[0]
+    if not supports_stacked(first) or any(_layout(m) != _layout(first) for m in models):
+        return None
+    params, buffers = stack_module_state(list(models))
+    return first.stacked({**params, **buffers})
+
+
+def _layout(model: nn.Module) -> tuple[object, ...]:
+    """What members must share to be stacked: class, configuration, tensor shapes and dtypes."""
+    tensors = (*model.named_parameters(), *model.named_buffers())
+    return type(model), getattr(model, "config", None), [(k, t.shape, t.dtype, t.device) for k, t in tensors]
 
 
 class _Bound(nn.Module):
