@@ -15,8 +15,13 @@ import functools
 
 import pytest
 
-import chaosbench.data as data
-from chaosbench.harness.evaluate import EvalSettings, evaluate, evaluate_members, reference
+from chaosbench import data
+from chaosbench.harness.evaluate import (
+    EvalSettings,
+    evaluate,
+    evaluate_members,
+    reference,
+)
 from chaosbench.models import build
 from chaosbench.training import cpu_threads
 from chaosbench.training.ensemble import build_member

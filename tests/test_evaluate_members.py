@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from chaosbench import data
-from chaosbench.harness.evaluate import EvalSettings, Outcome, evaluate, evaluate_members, reference
+from chaosbench.harness.evaluate import (
+    EvalSettings,
+    Outcome,
+    evaluate,
+    evaluate_members,
+    reference,
+)
 from chaosbench.harness.members import Members
 from chaosbench.models import build
 from chaosbench.models.plrnn import ShPLRNN, StackedShPLRNN

@@ -50,7 +50,6 @@ import torch
 
 from chaosbench.errors import ChaosbenchError, first_line
 from chaosbench.harness.members import Members
-from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 from chaosbench.metrics import (
     PE_STEPS,
     StateSpaceDivergence,
@@ -66,6 +65,7 @@ from chaosbench.metrics import (
     valid_prediction_time,
     worst_values,
 )
+from chaosbench.records import ARTIFACT_LIMITS, MAX_ARTIFACT_DIMS
 
 EVAL_PROTOCOL_VERSION = "3"
 RUN_METRICS = ("d_stsp", "d_h", "valid_time")  # scored per free run; the record keeps their mean
