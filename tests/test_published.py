@@ -24,7 +24,7 @@ from chaosbench.models.tuning import MAX_FIT, grid_search, split
 from chaosbench.training import fit, make
 from chaosbench.training.config import regime_file
 from chaosbench.training.ensemble import Ensemble
-from chaosbench.training.loop import _penalty
+from chaosbench.training.loop import _penalty, learning_rate
 from chaosbench.training.regimes import SETTLED, Gtf, budget_decay
 
 SMALL = {"batch_size": 4, "seq_len": 20, "log_every": 10, "progress": False, "device": "cpu"}
@@ -205,6 +205,20 @@ def test_empirical_suite_carries_the_published_configurations() -> None:
         t = unit.config.training
         assert (t.optimizer, t.lr, t.lr_decay, t.grad_clip, t.seq_len) == ("radam", 1e-3, 1e-3, None, seq_len)
     assert units["ecg/shplrnn/gtf"].config.training.grad_clip == 10.0  # the generic rows keep theirs
+
+
+@pytest.mark.parametrize("budget", [1000, 3000, 250_000])
+def test_published_rate_follows_the_papers_schedule_at_any_budget(budget: int) -> None:
+    """The reference code decays RAdam's rate from 1e-3 to 1e-6 over its 250 000 updates
+    (5000 epochs of 50 batches): at update u it is 1e-3 * 1e-3 ** (u / 250 000), whatever the
+    budget. Spread over a short budget instead, the rate would reach 1e-6 by its end and the
+    model would stay near its initial fixed point."""
+    units = {str(u): u for u in suites.load("empirical").units()}
+    for name in ("ecg/shplrnn_gtf_ecg/gtf", "eeg/shplrnn_gtf_eeg/gtf"):
+        settings = units[name].config.training
+        for update in (1, budget // 2, budget):
+            paper = 1e-3 * 1e-3 ** ((update - 1) / 250_000)
+            assert learning_rate(settings, update, budget) == pytest.approx(paper)
 
 
 def test_named_configuration_entries_are_checked() -> None:

@@ -422,6 +422,28 @@ def test_logs_schedule_and_callbacks(lorenz) -> None:
     assert res.updates == 12 and res.steps_per_second > 0 and res.device == "cpu"
 
 
+def test_lr_decay_updates_fixes_the_decay_per_update_whatever_the_budget(lorenz) -> None:
+    """With a set span the schedule does not depend on the budget: a 10-update run is the first
+    10 updates of a 20-update run (over the budget, a 10-update run would decay twice as fast)."""
+    schedule = {"lr": 1e-3, "lr_decay": 0.1, "lr_decay_updates": 1000, **SMALL}
+    short = fit(Tiny, lorenz, 0.01, "bptt", seeds=[0], budget=10, **schedule)
+    long = fit(Tiny, lorenz, 0.01, "bptt", seeds=[0], budget=20, snapshots=[10], **schedule)
+    assert short.logs[0]["lr"][-1] == pytest.approx(1e-3 * 0.1 ** (9 / 1000))
+    at_10 = long.snapshots[10][0].state_dict()
+    for name, value in short.members[0].state_dict().items():
+        torch.testing.assert_close(value, at_10[name])
+    with pytest.raises(ChaosbenchError, match="lr_decay_updates"):
+        fit(Tiny, lorenz, 0.01, "bptt", seeds=[0], budget=1, lr_decay_updates=0, **SMALL)
+
+
+def test_a_null_lr_decay_updates_leaves_the_record_settings_as_before() -> None:
+    """Records made before ``lr_decay_updates`` existed decayed over the budget: their settings
+    (and hash) must stay those of a null span."""
+    assert "lr_decay_updates" not in resolve(None, "bptt").as_dict()["training"]
+    spanned = resolve(None, "bptt", training={"lr_decay_updates": 250_000}).as_dict()["training"]
+    assert spanned["lr_decay_updates"] == 250_000
+
+
 def test_lyapunov_callback_records_each_seed_spectrum(lorenz) -> None:
     from chaosbench.lyapunov import LyapunovCallback
 
@@ -524,7 +546,7 @@ def _regime_yaml(tmp_path, monkeypatch, text: str) -> None:
     monkeypatch.setattr(sys.modules["chaosbench.models.registry"], "baselines_dir", lambda: tmp_path)
 
 
-TRAINING_YAML = "{lr: 1.0e-3, batch_size: 16, seq_len: 50, optimizer: adam, grad_clip: null, lr_decay: 1.0, log_every: 10}"
+TRAINING_YAML = "{lr: 1.0e-3, batch_size: 16, seq_len: 50, optimizer: adam, grad_clip: null, lr_decay: 1.0, lr_decay_updates: null, log_every: 10}"
 
 
 def test_resolve_merges_model_yaml_then_regime_yaml_then_caller(tmp_path, monkeypatch) -> None:

@@ -142,12 +142,14 @@ class RunConfig:
         return build_regime(name, params)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for records and cache keys."""
-        return {
-            "model": {"spec": self.model, "params": dict(self.model_params)},
-            "regime": dict(self.regime),
-            "training": {f.name: getattr(self.training, f.name) for f in fields(TrainSettings)},
-        }
+        """JSON-ready form for records and cache keys. ``lr_decay_updates`` is left out when it
+        is ``None`` (decay over the budget), so that records made before the setting existed,
+        all of them with that schedule, keep their identity."""
+        training = {f.name: getattr(self.training, f.name) for f in fields(TrainSettings)}
+        if training["lr_decay_updates"] is None:
+            del training["lr_decay_updates"]
+        return {"model": {"spec": self.model, "params": dict(self.model_params)},
+                "regime": dict(self.regime), "training": training}  # fmt: skip
 
 
 def resolve(

@@ -85,8 +85,8 @@ def fit(
 
     ``model_factory(obs_dim)`` builds a latent model; ``regime`` is a regime, its name, or a
     mapping ``{"name": ..., **params}``. Regime parameters and training settings (``lr``,
-    ``batch_size``, ``seq_len``, ``optimizer``, ``grad_clip``, ``lr_decay``, ``log_every``, as
-    keywords) not given here come from the regime's YAML, with the per-model override of
+    ``batch_size``, ``seq_len``, ``optimizer``, ``grad_clip``, ``lr_decay``, ``lr_decay_updates``,
+    ``log_every``, as keywords) not given here come from the regime's YAML, with the per-model override of
     ``model`` (a model name) when it is given: :func:`chaosbench.training.config.resolve`.
     ``stf`` with ``tau = "lyapunov"`` takes ``lambda_max`` (per time unit, e.g. the dataset
     card's) or else estimates it from ``train``. ``budget`` counts gradient updates (``gtf`` with

@@ -41,7 +41,10 @@ class TrainSettings:
     Every field is required: the values of record come from the regime YAML through
     :func:`chaosbench.training.config.resolve`, the one place that merges settings.
 
-    The learning rate decays exponentially from ``lr`` to ``lr * lr_decay`` over the budget;
+    The learning rate decays exponentially from ``lr``, by the factor ``lr_decay`` over
+    ``lr_decay_updates`` updates: ``None`` spreads the decay over the run's budget, whatever it
+    is; a number fixes the decay per update, as a published schedule over a set number of updates
+    does, so that a shorter run follows the start of that schedule (:func:`learning_rate`).
     ``grad_clip`` (``None``: off) caps each seed's gradient norm; ``log_every`` sets how often
     the per-seed loss and gradient norms are recorded.
     """
@@ -52,6 +55,7 @@ class TrainSettings:
     optimizer: str
     grad_clip: float | None
     lr_decay: float
+    lr_decay_updates: int | None
     log_every: int
 
     def __post_init__(self) -> None:
@@ -59,6 +63,9 @@ class TrainSettings:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ChaosbenchError(f"training: {key} must be a positive integer, got {value!r}")
+        span = self.lr_decay_updates
+        if span is not None and (isinstance(span, bool) or not isinstance(span, int) or span < 1):
+            raise ChaosbenchError(f"training: lr_decay_updates must be a positive integer or null, got {span!r}")
         for key in ("lr", "lr_decay"):
             _check_positive(key, getattr(self, key))
         if self.grad_clip is not None:
@@ -67,6 +74,13 @@ class TrainSettings:
             raise ChaosbenchError(
                 f"training: unknown optimizer '{self.optimizer}' (choose from {', '.join(OPTIMIZERS)})"
             )
+
+
+def learning_rate(settings: TrainSettings, update: int, budget: int) -> float:
+    """The rate of update ``update`` (from 1) of a ``budget``-update run: ``lr * lr_decay **
+    ((update - 1) / span)``, ``span`` being ``lr_decay_updates`` or else the budget."""
+    span = settings.lr_decay_updates or budget
+    return settings.lr * settings.lr_decay ** ((update - 1) / span)
 
 
 class Callback(Protocol):
@@ -224,7 +238,7 @@ def run(
     update = 0
     for update in range(1, budget + 1):
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * settings.lr_decay ** ((update - 1) / budget)
+            group["lr"] = learning_rate(settings, update, budget)
         x = sampler()
         if bound is not None and update % gtf.update_every == 0:
             with torch.no_grad():
