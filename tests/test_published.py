@@ -54,9 +54,9 @@ def test_budget_decay_settles_alpha_within_the_first_quarter() -> None:
 
 def test_gtf_yaml_makes_the_schedule_explicit() -> None:
     params = regime_file("gtf")["params"]
-    assert params["decay"] == "budget" and params["settle"] == 0.25 and params["alpha"] == "adaptive"
+    assert params["decay"] == "budget" and params["settle"] == 0.5 and params["alpha"] == "adaptive"
     gtf = make("gtf")
-    assert gtf.resolve({"budget": 2000, "dt": 0.01}).decay == pytest.approx(budget_decay(2000, 5, 0.25))
+    assert gtf.resolve({"budget": 2000, "dt": 0.01}).decay == pytest.approx(budget_decay(2000, 5, 0.5))
     assert make("gtf", decay=0.999).resolve({"budget": 2000}).decay == 0.999  # a fixed decay stays
     with pytest.raises(ChaosbenchError, match="resolved"):
         gtf.anneal(torch.ones(1), torch.zeros(1))

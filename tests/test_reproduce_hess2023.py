@@ -153,7 +153,7 @@ def test_tiny_study_end_to_end_and_resumes(external, tiny_suite, tmp_path, monke
     record = json.loads((results[1].parent / "record.json").read_text())
     assert gtf["result"]["config_sha256"] == record["config"]["config_sha256"]
     assert record["config"]["resolved"]["regime"] == {"name": "gtf", "alpha": 0.3, "alpha_init": 1.0,
-                                                      "update_every": 5, "decay": "budget", "settle": 0.25}  # fmt: skip
+                                                      "update_every": 5, "decay": "budget", "settle": 0.5}  # fmt: skip
     assert gtf["result"]["updates"] <= 2 and gtf["result"]["status"] in ("ok", "diverged")
     for row in ("shPLRNN + GTF", "reservoir computer"):
         assert f"| {row} |" in text
