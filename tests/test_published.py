@@ -90,7 +90,7 @@ class Doubling(LatentModel):
 
 @pytest.mark.parametrize("budget", [8, 24])
 def test_adaptive_alpha_reaches_its_target_in_the_first_quarter(lorenz: np.ndarray, budget: int) -> None:
-    regime = {"name": "gtf", "alpha": "adaptive", "alpha_init": 1.0, "update_every": 1}
+    regime = {"name": "gtf", "alpha": "adaptive", "alpha_init": 1.0, "update_every": 1, "settle": 0.25}
     res = fit(Doubling, lorenz, 0.01, regime, seeds=[0], budget=budget, lr=1e-12,
               **{**SMALL, "log_every": budget // 4})  # fmt: skip
     alpha = res.logs[0]["alpha"]  # at 1/4, 2/4, 3/4 and all of the budget
