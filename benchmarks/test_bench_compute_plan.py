@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 
 import pytest
+from conftest import dataset as dataset_named
 import torch
 
-import chaosbench.data as data
 from chaosbench.models import build
-from chaosbench.training import cpu_threads, resolve
+from chaosbench.training import resolve
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import run
 
@@ -30,15 +30,7 @@ REGIMES = ["bptt", "stf", "gtf"]
 TRAINING = {"batch_size": 16, "seq_len": 200}  # the standard suite's
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with cpu_threads(1):
-        yield
-
-
-@functools.cache
-def _dataset(name: str) -> data.Dataset:
-    return data.load(name)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.benchmark(group="compute plan")
@@ -46,7 +38,7 @@ def _dataset(name: str) -> data.Dataset:
 @pytest.mark.parametrize("regime", REGIMES)
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_cost_per_update(benchmark, dataset: str, regime: str, model: str) -> None:
-    ds = _dataset(dataset)
+    ds = dataset_named(dataset)
     config = resolve(model, regime, training=TRAINING)
     fitted = config.regime_object().resolve({"lambda_max": ds.lambda_max, "dt": ds.dt, "budget": TOP_RUNG})
     ensemble = Ensemble(functools.partial(build, model), ds.obs_dim, list(range(SEEDS)), torch.device("cpu"))

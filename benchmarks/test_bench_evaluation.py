@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 
 import pytest
+from conftest import dataset as dataset_named
 
-from chaosbench import data
 from chaosbench.harness.evaluate import (
     EvalSettings,
     evaluate,
@@ -23,7 +23,6 @@ from chaosbench.harness.evaluate import (
     reference,
 )
 from chaosbench.models import build
-from chaosbench.training import cpu_threads
 from chaosbench.training.ensemble import build_member
 
 SEEDS = 5
@@ -32,15 +31,7 @@ DATASETS = ["lorenz63", "lorenz96"]
 SETTINGS = EvalSettings(transient=1000, lyapunov_inits=8, lyapunov_steps=2000)  # the standard suite's
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with cpu_threads(1):
-        yield
-
-
-@functools.cache
-def _dataset(name: str) -> data.Dataset:
-    return data.load(name)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.benchmark(group="evaluation")
@@ -48,7 +39,7 @@ def _dataset(name: str) -> data.Dataset:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_evaluation_of_a_unit(benchmark, dataset: str, model: str, batched: bool) -> None:
-    ds = _dataset(dataset)
+    ds = dataset_named(dataset)
     ref = reference(ds)
     members = [build_member(functools.partial(build, model), ds.obs_dim, seed) for seed in range(SEEDS)]
 

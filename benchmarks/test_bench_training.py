@@ -25,7 +25,7 @@ from torch import nn
 
 import chaosbench.systems as systems
 from chaosbench.models import ShPLRNN, build
-from chaosbench.training import cpu_threads, fit, resolve
+from chaosbench.training import fit, resolve
 from chaosbench.training.ensemble import Ensemble
 from chaosbench.training.loop import run
 
@@ -40,10 +40,7 @@ SPEEDUP_TARGET = 3.0  # the vmap path (the models' own methods) over the native 
 SIDE_BY_SIDE_ROUNDS = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with cpu_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
