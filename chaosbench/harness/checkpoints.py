@@ -69,7 +69,7 @@ class Rescored:
 def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12) or (a == b)
+    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)  # inf == inf included
 
 
 def rescore(path: str | os.PathLike[str], results: str | os.PathLike[str], *, data_dir: str | None = None,
