@@ -493,8 +493,14 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
                      results=results, code_url="https://example.org/code", progress=False,
                      report=said.append)  # fmt: skip
     assert summary.computed == 1 and summary.statuses == {"ok": 1}
-    (forecast,) = said
+    forecast, standard = said  # a suite other than standard: the standard suite's cost too
     assert forecast.startswith("cost forecast for suite tiny (timed on lorenz63") and "1 unit(s)" in forecast
+    record_suite = suites.load("standard")
+    n_units = len(record_suite.datasets) * len(record_suite.regimes)
+    assert standard.startswith("to rank against the leaderboard of record: cost forecast for suite standard "
+                               f"(timed on {record_suite.datasets[0].name}")  # fmt: skip
+    assert f"{n_units} unit(s), each training {record_suite.budget} updates" in standard
+    assert f"x {len(record_suite.rungs)} rungs" in standard
     (record,) = RecordStore(results).iter_records()
     assert record.key == RecordKey("lorenz63", "my_plrnn", "bptt", 0)
     assert record.config["model"]["spec"] == "chaosbench.models.plrnn:ShPLRNN"
@@ -504,6 +510,11 @@ def test_submit_checks_the_model_then_writes_records_and_card(tmp_path: Path) ->
     assert card["hyperparameters"]["hidden_dim"] == 8 and card["n_parameters_at_obs_dim_3"] == 3 + 2 * 3 * 8 + 3 + 8
     assert "obs_dim" not in card["hyperparameters"]
     assert "Hess" in card["citation"] and card["eval_protocol"] == EVAL_PROTOCOL_VERSION
+    written = yaml.safe_load(suite.read_text())  # the submitter's settings, as the suite file gives them
+    settings = card["settings"]
+    assert settings["budget"] == written["budget"] and settings["seeds"] == [0] and settings["device"] == "auto"
+    assert list(settings["regimes"]) == ["bptt"] and settings["training"] == written["training"]
+    assert settings["evaluation"]["transient"] == written["evaluation"]["transient"]
 
 
 def test_empirical_track_on_the_real_ecg(tmp_path: Path, external: Path) -> None:

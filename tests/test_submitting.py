@@ -4,8 +4,10 @@ table and page checked; plus the contract check's messages and the model cards."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import io
 import os
 import re
 import shlex
@@ -87,10 +89,13 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         patch.setattr(sys, "path", list(sys.path))  # what submit appends is undone afterwards
         # the plots (tested in test_leaderboard.py) take most of the time of three table writes
         patch.setattr("chaosbench.leaderboard.plots.dataset_figures", lambda *args: [])
-        codes = [main([*submit, "--no-progress"]), main([*run, "--no-progress"]), main(merge)]
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            codes = [main([*submit, "--no-progress"])]
+        codes += [main([*run, "--no-progress"]), main(merge)]
     sys.modules.pop(module, None)
     submission = folder / option(merge, "--with")
-    yield {"dir": folder, "suite": suite, "codes": codes, "submission": submission, "argv": submit, "text": text}
+    yield {"dir": folder, "suite": suite, "codes": codes, "submission": submission, "argv": submit, "text": text,
+           "printed": printed.getvalue()}  # fmt: skip
 
 
 def test_the_tutorial_ends_in_the_ranked_table_and_page(tutorial: dict[str, Any]) -> None:
@@ -110,6 +115,23 @@ def test_the_tutorial_ends_in_the_ranked_table_and_page(tutorial: dict[str, Any]
     assert option(tutorial["argv"], "--code-url") in card.group()
     assert yaml.safe_load((submission / "model_card.yaml").read_text())["n_parameters_at_obs_dim_3"] == 120
     assert not (folder / "leaderboard").exists()  # the leaderboard of record is never written
+
+
+def test_submit_projects_the_standard_suite_and_the_card_keeps_the_settings(tutorial: dict[str, Any]) -> None:
+    """Trying a model on a small suite first: submit prints that suite's cost and, before any unit
+    runs, what the standard suite (the one that ranks against the leaderboard of record) will
+    cost for this model; the card records the settings the records were run under."""
+    printed = tutorial["printed"].splitlines()
+    tried = [i for i, line in enumerate(printed) if line.startswith("cost forecast for suite tiny")]
+    standard = [i for i, line in enumerate(printed) if line.startswith(
+        "to rank against the leaderboard of record: cost forecast for suite standard")]  # fmt: skip
+    assert len(tried) == 1 and len(standard) == 1 and tried[0] < standard[0]
+    assert re.search(r"about \d+(\.\d)? (s|min|h) of compute", printed[standard[0]])
+    card = yaml.safe_load((tutorial["submission"] / "model_card.yaml").read_text())
+    assert card["suite"] == "tiny" and card["settings"]["budget"] == TINY["budget"]
+    assert card["settings"]["seeds"] == [0] and list(card["settings"]["regimes"]) == TINY["regimes"]
+    assert card["settings"]["training"] == TINY["training"]
+    assert card["settings"]["evaluation"]["lyapunov_steps"] == TINY["evaluation"]["lyapunov_steps"]
 
 
 def test_the_merged_page_shows_the_submission_in_a_browser(tutorial: dict[str, Any], tmp_path: Path) -> None:

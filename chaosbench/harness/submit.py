@@ -11,6 +11,7 @@ with the leaderboard of record. A submission never writes into the leaderboard o
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from chaosbench.records import atomic_write
 from chaosbench.yamlio import read_yaml
 
 SUBMISSIONS = Path("submissions")
+RECORD_SUITE = "standard"  # the suite of the leaderboard of record: the one a submission ranks under
 LEADERBOARD_RECORDS = Path("leaderboard") / "results"  # the leaderboard of record: never a submission's
 RESULTS = "results"
 CARD_FILE = "model_card.yaml"
@@ -173,10 +175,12 @@ def _array_sizes(obj: Any, depth: int, seen: set[int]) -> int:
 
 
 def model_card(
-    entry: suites.ModelEntry, model: Any, suite: suites.Suite, code_url: str | None, citation: str | None
+    entry: suites.ModelEntry, model: Any, suite: suites.Suite, code_url: str | None, citation: str | None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """What the leaderboard shows about a submission besides its numbers. ``params`` are the
-    values given at submission; with the suite and its ``datasets`` they fix the records' settings."""
+    values given at submission; ``settings`` are the suite's as run (budget or ladder, seeds,
+    regimes, training, evaluation) and the device asked for: together they fix the records."""
     n_params, counted = parameter_count(model)
     return {
         "name": entry.name,
@@ -190,9 +194,22 @@ def model_card(
         "citation": citation if citation is not None else (getattr(model, "citation", "") or None),
         "suite": suite.name,
         "datasets": [d.name for d in suite.datasets],
+        "settings": suite_settings(suite, device),
         "eval_protocol": EVAL_PROTOCOL_VERSION,
         "chaosbench": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def suite_settings(suite: suites.Suite, device: str) -> dict[str, Any]:
+    """The settings a suite runs its units under, as YAML-safe data for the model card."""
+    return {
+        "budget": list(suite.rungs) if suite.rungs else suite.budget,
+        "seeds": list(suite.seeds),
+        "regimes": {regime.label: _plain(regime.config) for regime in suite.regimes},
+        "training": _plain(suite.training),
+        "evaluation": _plain(dataclasses.asdict(suite.evaluation)),
+        "device": device,
     }
 
 
@@ -235,12 +252,19 @@ def submit(
 ) -> RunSummary:
     """Run ``suite`` (or its ``datasets``) for model ``spec`` under ``name`` into ``results``
     (default ``submissions/NAME/results``), the card beside it; resumable. The model is checked
-    first, then the cost forecast is reported, then the suite runs."""
+    first, then the cost forecast is reported (for a suite other than the standard one, the
+    standard suite's too: what ranking against the leaderboard of record will cost), then the
+    suite runs."""
     results = Path(results) if results is not None else default_results(name)
     refuse_leaderboard_records(results)
     entry, model = checked_entry(spec, name, dict(params or {}))
     chosen = suites.load(suite, data_dir).subset(datasets).with_models([entry])
     context = RunContext(chosen.name, device=device, data_dir=data_dir)
-    report(str(forecast(chosen, context, workers=getattr(executor, "workers", None) or 1)))
-    write_card(Submission(results).card_path, model_card(entry, model, chosen, code_url, citation))
+    workers = getattr(executor, "workers", None) or 1
+    report(str(forecast(chosen, context, workers=workers)))
+    if chosen.name != RECORD_SUITE:
+        standard = suites.load(RECORD_SUITE, data_dir).with_models([entry])
+        cost = forecast(standard, dataclasses.replace(context, suite=RECORD_SUITE), workers)
+        report(f"to rank against the leaderboard of record: {cost}")
+    write_card(Submission(results).card_path, model_card(entry, model, chosen, code_url, citation, device))
     return run_suite(chosen, results, executor=executor, context=context, progress=progress)
