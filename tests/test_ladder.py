@@ -166,6 +166,19 @@ def test_a_rung_record_is_the_snapshot_of_the_top_run_not_a_short_run(results: P
         assert rung.metrics != run.metrics
 
 
+def test_the_top_rung_is_the_run_of_that_single_budget(results: Path) -> None:
+    """The top rung of [2, 4] is a 4-update run in all but its settings' ``top_rung``: the same
+    numbers as the single budget 4 (so a study at that budget may take these records)."""
+    store = RecordStore(results)
+    top = [store.read(store.path_for(key(s, 4))) for s in (0, 1)]
+    ladder_unit, single_unit = suite().units()[0], suite(budget=4).units()[0]
+    assert ladder_unit.settings(4) == {**single_unit.settings(), "top_rung": 4}
+    dataset, ref = _load(single_unit.dataset, None, None)
+    single = score(single_unit, train_unit(single_unit, dataset, ref, "cpu"), dataset, ref, "ladder")
+    for rung, run in zip(top, single, strict=True):
+        assert rung.metrics == run.metrics and rung.metrics_runs == run.metrics_runs
+
+
 # ---------------------------------------------------------------- resumption and validation
 
 

@@ -84,7 +84,12 @@ def test_medians_under_both_conventions_and_divergence_rate():
         ({"d_stsp": 4.3, "d_h": 0.6}, 250_000, False, "ooooo", verdicts.NOT_REPRODUCED),
         ({"d_stsp": 3.0, "d_h": 0.34}, 250_000, False, "ooooo", verdicts.NOT_REPRODUCED),
         ({"d_stsp": 4.3, "d_h": None}, 250_000, False, "ooooo", verdicts.REPRODUCED),
-        ({"d_stsp": 4.3, "d_h": 0.34}, 300, False, "ooooo", verdicts.NOT_AT_BUDGET),
+        ({"d_stsp": 4.3, "d_h": 0.34}, 300, False, "ooooo",
+         f"{verdicts.NOT_AT_BUDGET}; at 300 updates: the paper's median within the finite runs' range"),
+        ({"d_stsp": 3.0, "d_h": 0.34}, 4000, False, "ooooo",
+         f"{verdicts.NOT_AT_BUDGET}; at 4000 updates: the paper's median outside the finite runs' range"),
+        ({"d_stsp": 4.3, "d_h": 0.34}, 4000, False, "odddd",
+         f"{verdicts.NOT_AT_BUDGET}; at 4000 updates: {verdicts.TOO_FEW}"),
         ({"d_stsp": None, "d_h": None}, 250_000, False, "ooooo", verdicts.NO_PAPER_VALUE),
         ({"d_stsp": 2.1, "d_h": 0.11}, 250_000, True, "ooooo", verdicts.IN_SAMPLE),
         ({"d_stsp": 4.3, "d_h": 0.34}, 250_000, False, "odddd", verdicts.TOO_FEW),
@@ -109,6 +114,8 @@ def test_banner_only_below_the_budget_of_record():
     (line, _) = report.banner(config.load("hess2023", "quick"), record_of)
     assert line.startswith("> **Pipeline-only run") and "300 (the study: 250000)" in line
     assert "chaosbench reproduce hess2023" in line
+    (line, _) = report.banner({**record_of, "budget": 4000}, record_of)
+    assert line.startswith("> **Short of the paper's budget") and "4000 of the paper's 250000" in line
 
 
 def test_cli_needs_the_recordings(capsys, tmp_path):
@@ -161,6 +168,46 @@ def test_tiny_study_end_to_end_and_resumes(external, tiny_suite, tmp_path, monke
     # a rerun with the same settings trains nothing
     monkeypatch.setattr(runner, "train_unit", lambda *a, **k: pytest.fail("retrained a cached run"))
     hess2023.run(settings, out, progress=False)
+
+
+def test_a_seed_on_record_is_taken_not_trained(external, tiny_suite, tmp_path, monkeypatch):
+    """With ``records``: a row's seed whose record (a ladder's top rung at the study's budget, or an
+    evaluable model's record) holds the same settings is read, not trained; other settings train."""
+    from chaosbench.harness import suites
+    from chaosbench.records import RecordStore
+
+    small_esn = {"name": "esn", "params": {"n_units": 50, "max_train": 2000, "washout": 100}}
+    doc = yaml.safe_load((tiny_suite / "suites" / "empirical.yaml").read_text())
+    gtf_ecg = next(m for m in doc["models"] if isinstance(m, dict) and m["name"] == "shplrnn_gtf_ecg")
+    ladder = suites.parse({**doc, "budget": [1, 2], "seeds": [0], "models": [gtf_ecg, small_esn]}).subset(["ecg"])
+    records = tmp_path / "records"
+    runner.run_suite(ladder, records, context=runner.RunContext("empirical", device="cpu", external_dir=str(external)),
+                     progress=False, report=lambda line: None)  # fmt: skip
+    store = RecordStore(records)
+
+    settings = config.load("hess2023", "quick", budget=2, seeds=1, data_dir_external=str(external))
+    rows = settings["rows"]
+    settings["rows"] = [r for r in rows if r["dataset"] == "ecg" and r["model"] in ("shplrnn_gtf_ecg", "esn")]
+    for row in settings["rows"]:
+        row["model"] = small_esn if row["model"] == "esn" else row["model"]
+    settings["records"] = str(records)
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "train_unit", lambda *a, **k: pytest.fail("trained a seed that is on record"))
+        text = hess2023.run(settings, tmp_path / "study", progress=False).read_text()
+    taken = {json.loads(p.read_text())["result"]["model"]: json.loads(p.read_text())["result"]
+             for p in (tmp_path / "study" / "cache").rglob("result.json")}  # fmt: skip
+    on_record = {r.key.model: r for r in store.iter_records() if r.key.budget in (None, 2)}
+    assert set(taken) == set(on_record) == {"shplrnn_gtf_ecg", "esn"}
+    for model, result in taken.items():
+        assert result["source"] == str(store.path_for(on_record[model].key))
+        assert result["d_stsp"] == on_record[model].metrics["d_stsp"]
+    assert text.count("| 1 of 1 |") >= 2  # the cost table says where the seeds came from
+
+    settings["budget"] = 1  # rung 1 of the ladder [1, 2] is not a 1-update run: trained here
+    hess2023.run(settings, tmp_path / "study", progress=False)
+    cached = (tmp_path / "study" / "cache").rglob("result.json")
+    sources = [json.loads(p.read_text())["result"]["source"] for p in cached]
+    assert sources.count("trained") == 2  # both rows: the reservoir's settings name the budget too
 
 
 def test_settings_mistakes_are_one_line_errors():

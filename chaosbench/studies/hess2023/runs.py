@@ -6,7 +6,9 @@ recording, the suite's training and evaluation settings and the row's model entr
 :func:`~chaosbench.harness.runner.train_unit` and :func:`~chaosbench.harness.runner.score`, the
 functions ``chaosbench run`` uses, so a row's seed and a leaderboard record of the same settings
 hold the same numbers. Each seed is cached on its own (a long study resumes seed by seed); its
-run record is kept beside the result.
+run record is kept beside the result. With ``records`` set (e.g. the leaderboard of record), a
+seed whose record is already there under the same settings (a ladder's top rung at the study's
+budget is that run: tests/test_ladder.py) is taken from it instead of trained again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tqdm import tqdm
 from chaosbench.errors import ChaosbenchError
 from chaosbench.harness import runner, suites
 from chaosbench.harness.evaluate import Reference, reference
-from chaosbench.records import atomic_write
+from chaosbench.records import RecordKey, RecordStore, RunRecord, atomic_write, config_sha256
 from chaosbench.studies.cache import Entry, unit_config
 from chaosbench.studies.hess2023.settings import METRICS, Row, Settings
 from chaosbench.training import cpu_threads, resolve_device
@@ -86,9 +88,37 @@ def run(settings: Settings, root: Path, progress: bool) -> list[dict[str, Any]]:
         entry = Entry(root, PART, f"{row.slug}-seed{seed}", unit_config(work, ds.sha256, device))
         result = entry.load()
         if result is None:
-            result = entry.save(train_and_score(entry, row, work, settings, progress))
+            found = recorded(Path(settings.records), work, ds.sha256, device) if settings.records else None
+            if found:
+                atomic_write(entry.dir / RECORD, found[0].to_json().encode("utf-8"))
+                result = entry.save(_result(row, work, *found))
+            else:
+                result = entry.save(train_and_score(entry, row, work, settings, progress))
         done.append(result)
     return done
+
+
+def recorded(
+    records: Path, work: suites.WorkUnit, dataset_sha256: str, device: str
+) -> tuple[RunRecord, float, float, str] | None:
+    """The record of ``work`` (one seed) in ``records`` when one holds the same settings, data and
+    device (a latent model's: the top rung of a ladder at the study's budget), with its cost
+    (its ``wall_time_s``, training and scoring together) and where it came from; else ``None``."""
+    latent = work.regime is not None
+    key = RecordKey(work.dataset.name, work.model.name, work.regime_label, work.seeds[0],
+                    budget=work.budget if latent else None)  # fmt: skip
+    path = RecordStore(records).path_for(key)
+    if not path.is_file():
+        return None
+    try:
+        record = RecordStore(records).read(path)
+    except ChaosbenchError:
+        return None  # unreadable or tampered: trained again instead
+    settings = {**work.settings(), "top_rung": work.budget} if latent else work.settings()
+    same = record.config.get("config_sha256") == config_sha256(settings)
+    if not (same and record.dataset_sha256 == dataset_sha256 and record.device == device):
+        return None
+    return record, record.wall_time_s, 0.0, str(path)
 
 
 def train_and_score(
@@ -104,11 +134,17 @@ def train_and_score(
         (record,) = runner.score(work, [trained], ds, ref, STUDY)
         score_time = time.perf_counter() - start
     atomic_write(entry.dir / RECORD, record.to_json().encode("utf-8"))
+    return _result(row, work, record, trained.train_time, score_time, "trained")
+
+
+def _result(row: Row, work: suites.WorkUnit, record: RunRecord, train_time: float, score_time: float,
+            source: str) -> dict[str, Any]:  # fmt: skip
+    """A row's seed as the study caches it: the record's numbers, cost and where they came from."""
     return {
         "label": row.label, "dataset": row.dataset, "model": work.model.name, "regime": work.regime_label,
         "seed": record.key.seed, "status": record.status, "reason": record.reason,
         **{key: record.metrics.get(key) for key in METRICS},
         "evaluable": work.regime is None, "budget": work.budget, "updates": record.budget["used"],
-        "train_time": trained.train_time, "score_time": score_time,
+        "train_time": train_time, "score_time": score_time, "source": source,
         "config_sha256": record.config["config_sha256"],
     }  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 from chaosbench.errors import ChaosbenchError
 
 METRICS = ("d_stsp", "d_h")
-KEYS = ("data_dir_external", "suite", "budget", "seeds", "device", "rows", "paper_data")
+KEYS = ("data_dir_external", "suite", "budget", "seeds", "device", "rows", "paper_data", "records")
 ROW_KEYS = ("label", "dataset", "model", "regime", "paper")
 
 
@@ -46,11 +46,12 @@ class Settings:
     device: str
     rows: tuple[Row, ...]
     paper_data: dict[str, dict[str, dict[str, str]]]
+    records: str | None = None  # run records to take a row's seed from when their settings are the row's
 
 
 def parse(doc: Mapping[str, Any]) -> Settings:
     """``doc`` (the study's settings mapping) as :class:`Settings`; problems are one-line errors."""
-    _known("hess2023", doc, KEYS)
+    _known("hess2023", doc, KEYS, optional=("records",))
     budget, seeds = doc["budget"], doc["seeds"]
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ChaosbenchError(f"hess2023: budget must be a positive integer, got {budget!r}")
@@ -63,8 +64,11 @@ def parse(doc: Mapping[str, Any]) -> Settings:
     labels = [(r.dataset, r.label) for r in rows]
     if len(set(labels)) != len(labels):
         raise ChaosbenchError("hess2023: two rows share a dataset and label")
+    records = doc.get("records")
+    if records is not None and not isinstance(records, str):
+        raise ChaosbenchError(f"hess2023: records must be a folder of run records or null, got {records!r}")
     return Settings(doc["data_dir_external"], str(doc["suite"]), budget, tuple(seeds), str(doc["device"]), rows,
-                    dict(doc["paper_data"]))  # fmt: skip
+                    dict(doc["paper_data"]), records)  # fmt: skip
 
 
 def _known(owner: str, doc: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:

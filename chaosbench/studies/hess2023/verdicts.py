@@ -27,6 +27,10 @@ NOT_AT_BUDGET = "not run at the paper's budget"
 NO_PAPER_VALUE = "no paper value found"
 IN_SAMPLE = "not comparable: the paper's EEG numbers are in-sample"
 TOO_FEW = "undecided: fewer than 2 finite runs"
+SHORT = {  # what a row short of the paper's budget says about the same comparison
+    REPRODUCED: "the paper's median within the finite runs' range",
+    NOT_REPRODUCED: "the paper's median outside the finite runs' range",
+}
 MIN_FINITE = 2
 
 
@@ -51,6 +55,7 @@ def summarise(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "divergence_rate": 1 - len(finite) / len(results) if results else math.nan,
         "budget": max((r["budget"] for r in results), default=0),
         "evaluable": bool(results) and results[0]["evaluable"],
+        "from_records": sum(r.get("source", "trained") != "trained" for r in results),  # not trained here
     }  # fmt: skip
     for key in METRICS:
         values = [r[key] for r in finite if r[key] is not None]
@@ -92,9 +97,11 @@ def verdict(row: Mapping[str, Any], paper: Mapping[str, float | None], budget_of
         return IN_SAMPLE
     if all(paper[key] is None for key in METRICS):
         return NO_PAPER_VALUE
-    if not row["evaluable"] and row["budget"] < budget_of_record:
-        return NOT_AT_BUDGET
     if row["n_finite"] < MIN_FINITE:
-        return TOO_FEW
-    ok = all(metric_reproduced(p, row[f"{key}_range"]) for key in METRICS if (p := paper[key]) is not None)
-    return REPRODUCED if ok else NOT_REPRODUCED
+        judged = TOO_FEW
+    else:
+        ok = all(metric_reproduced(p, row[f"{key}_range"]) for key in METRICS if (p := paper[key]) is not None)
+        judged = REPRODUCED if ok else NOT_REPRODUCED
+    if not row["evaluable"] and row["budget"] < budget_of_record:
+        return f"{NOT_AT_BUDGET}; at {row['budget']} updates: {SHORT.get(judged, judged)}"
+    return judged
