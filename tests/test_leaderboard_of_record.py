@@ -61,6 +61,28 @@ def test_every_unit_of_record_is_complete_for_the_standard_suite(records) -> Non
     assert sorted(present - expected) == [], "records outside the standard suite"
 
 
+def test_every_diverged_record_carries_the_worst_value_of_every_metric(records) -> None:
+    """docs/protocol.md, Status: a diverged record's metrics are the documented worst values: the
+    constant ones exactly, D_stsp and PE(20) one value per dataset, no better than any ok record."""
+    constants = {"d_h": 1.0, "lambda_max_error": 10.0, "spectrum_sign_agreement": 0.0, "valid_time": 0.0}
+    by_dataset: dict[str, list[RunRecord]] = {}
+    for record in records:
+        by_dataset.setdefault(record.key.dataset, []).append(record)
+    n_diverged = 0
+    for name, mine in by_dataset.items():
+        diverged = [r for r in mine if r.status == "diverged"]
+        n_diverged += len(diverged)
+        for record in diverged:
+            assert {k: record.metrics[k] for k in constants} == constants, record.key
+            assert record.metrics.get("lambda_max_gen") is None, record.key
+        for metric in ("d_stsp", "pe20"):
+            worst = {r.metrics[metric] for r in diverged}
+            assert len(worst) <= 1, f"{name}: diverged records with different {metric}: {sorted(worst)}"
+            ok = [r.metrics[metric] for r in mine if r.status == "ok"]
+            assert not (worst and ok) or max(ok) <= min(worst), f"{name}: an ok record scores worse than the worst"
+    assert n_diverged > 0  # the check has something to check (the BPTT entries diverge on lorenz63)
+
+
 def test_validate_checks_only_the_suites_datasets_in_a_shared_directory(tmp_path):
     store = RecordStore(tmp_path)
     source = RecordStore(RESULTS).read(next(RESULTS.rglob("seed0.json")))
