@@ -144,14 +144,14 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     assert main(["reproduce", "mikhaeil2022", "--preset", "quick", "--out", str(out), "--no-progress"]) == 0
     assert capsys.readouterr().out.strip() == str(out / "REPORT.md")
     report = (out / "REPORT.md").read_text()
-    for text in ("lorenz63", "rossler", "a54e6543828a", "## 1.", "## 2.", "## 3.", "forcing.png",
+    for text in ("lorenz63", "rossler", "a54e6543828a", "## 1.", "## 1b.", "## 2.", "## 3.", "forcing.png",
                  "gradients.png", "training_spectrum.png", "agree"):  # fmt: skip
         assert text in report
     for name in ("forcing", "gradients", "training_spectrum"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     files = _cache_files(out)
     parts = {p.parent.parent.name for p in files}
-    assert parts == {"forcing", "gradients", "training_spectrum"}
+    assert parts == {"forcing", "per_model", "gradients", "training_spectrum"}
     # 2 datasets x (BPTT + 5 taus: 3 log-spaced, tau_pred, the rule's); 6 lorenz63 configurations
     # x 2 seeds x (trained, damped)
     assert len([p for p in files if "forcing" in p.parts]) == 12
@@ -160,6 +160,12 @@ def test_quick_study_end_to_end_resumes_and_recomputes_on_change(tmp_path, monke
     assert doc["config"]["settings"]["training"]["seq_len"] == 200 and doc["result"]["tau"] == 76
     assert doc["config"]["settings"]["training"]["lr"] == 0.03  # the study's lr over the regime YAML's
     assert {s["seed"] for s in doc["result"]["seeds"]} == {0, 1}
+    # part 1b: the RNN at 0.15 and 0.5 tau_pred (tau 11 and 38 on lorenz63), at the STF regime's own rate
+    per_model = sorted(p for p in files if "per_model" in p.parts and p.name == "result.json")
+    assert [p.parent.name.rsplit("-", 1)[0] for p in per_model] == ["rnn-lorenz63-stf-tau11", "rnn-lorenz63-stf-tau38"]
+    rnn = json.loads(per_model[0].read_text())
+    assert rnn["config"]["settings"]["model"]["spec"] == "rnn" and rnn["config"]["settings"]["training"]["lr"] == 0.03
+    assert "| rnn | lorenz63 |" in report and "rule v3 = optimum" in report
 
     # a rerun with the same settings trains and measures nothing
     monkeypatch.setattr(runner, "train_unit", _refuse)

@@ -1,6 +1,7 @@
 """The mikhaeil2022 study: three findings of Mikhaeil et al. (2022) and Vogt et al., re-run.
 
-1. :mod:`.forcing`: reconstruction quality vs the STF interval, optimum near ``tau_pred``.
+1. :mod:`.forcing`: reconstruction quality vs the STF interval, optimum near ``tau_pred``;
+   :mod:`.per_model`: the same interval measured for each model family (tau rule v3).
 2. :mod:`.gradients`: loss gradients of chaotic models diverge with the sequence length, those
    of stable or cyclic models stay bounded.
 3. :mod:`.training_spectrum`: the Lyapunov spectrum over training, BPTT vs STF.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosbench.records import atomic_write
-from chaosbench.studies.mikhaeil2022 import findings, forcing, gradients, report, training_spectrum
+from chaosbench.studies.mikhaeil2022 import findings, forcing, gradients, per_model, report, training_spectrum
 from chaosbench.studies.mikhaeil2022.common import dataset
 from chaosbench.studies.mikhaeil2022.settings import parse
 from chaosbench.training import resolve_device
@@ -30,6 +31,7 @@ def run(settings_doc: Mapping[str, Any], out: Path, progress: bool = True) -> Pa
     settings = parse(settings_doc)
     cache = Path(out) / "cache"
     part1 = forcing.run(settings, cache, progress)
+    part1b = per_model.run(settings, cache, progress)
     part2 = gradients.run(settings, cache, part1, progress)
     part3 = training_spectrum.run(settings, cache, progress)
 
@@ -37,7 +39,8 @@ def run(settings_doc: Mapping[str, Any], out: Path, progress: bool = True) -> Pa
     grad_ds = dataset(settings.gradients.dataset)
     grad_rows = findings.gradient_rows(part2, grad_ds.lambda_max, grad_ds.dt)
     figures = _figures(out, tables, grad_rows, part3)
-    text = report.markdown(settings_doc, tables, part2, part3, figures, str(resolve_device(settings.device)))
+    text = report.markdown(settings_doc, tables, findings.per_model_rows(part1b), part2, part3, figures,
+                           str(resolve_device(settings.device)))  # fmt: skip
     path = Path(out) / REPORT
     atomic_write(path, text.encode("utf-8"))
     return path

@@ -96,6 +96,25 @@ def forcing_checks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
+def per_model_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Part 1b, one row per (dataset, model) in the order run: per fraction of tau_pred the
+    median D_stsp and D_H over seeds (diverged seeds at the worst values, failed ones left out)
+    and the diverged count; the fraction with the lowest median D_stsp and the rule v3 fraction."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault((r["dataset"], r["model"]), {
+            "dataset": r["dataset"], "model": r["model"], "rule_fraction": r["rule_fraction"], "cells": {},
+        })  # fmt: skip
+        seeds = [s for s in r["seeds"] if s["status"] != "failed"]
+        row["cells"][r["fraction"]] = {
+            "tau": r["tau"], "n": len(seeds), "diverged": sum(s["status"] == "diverged" for s in seeds),
+            **{key: median([s[key] for s in seeds]) for key, _ in METRICS},
+        }  # fmt: skip
+    for row in rows.values():
+        row["best_fraction"] = min(row["cells"], key=lambda f: row["cells"][f]["d_stsp"])
+    return list(rows.values())
+
+
 def gradient_rows(results: Sequence[dict[str, Any]], lambda_true: float, dt: float) -> list[dict[str, Any]]:
     """One row per model: its ``lambda_max``, class, gradient norms, growth and fitted rate."""
     rows = []

@@ -31,16 +31,19 @@ def _agree(ok: bool) -> str:
 def markdown(
     settings: Mapping[str, Any],
     forcing: Mapping[str, Sequence[dict[str, Any]]],
+    per_model: Sequence[dict[str, Any]],
     gradients: Sequence[dict[str, Any]],
     spectrum: Sequence[dict[str, Any]],
     figures: Mapping[str, str | None],
     device: str,
 ) -> str:
-    """The report; ``figures`` maps figure names to file names (``None``: not drawn)."""
+    """The report; ``per_model`` from :func:`.findings.per_model_rows`; ``figures`` maps figure
+    names to file names (``None``: not drawn)."""
     out = [f"# {TITLE}", ""]
     out += banner(settings)
     out += _header(settings, forcing, device)
     out += _forcing(forcing, settings.get("forcing", {}).get("evaluation", {}).get("n_test"), figures.get("forcing"))
+    out += _per_model(per_model, settings["per_model"]["budget"])
     out += _gradients(gradients, settings, figures.get("gradients"))
     out += _spectrum(spectrum, figures.get("training_spectrum"))
     if not any(figures.values()):
@@ -133,6 +136,30 @@ def _forcing(tables: Mapping[str, Sequence[dict[str, Any]]], n_test: int | None,
         out.append("")
     if figure:
         out += [f"![D_stsp and D_H vs tau / tau_pred]({figure})", ""]
+    return out
+
+
+def _per_model(rows: Sequence[dict[str, Any]], budget: int) -> list[str]:
+    fractions = sorted({f for r in rows for f in r["cells"]})
+    out = [
+        "## 1b. Forcing interval per model (tau rule v3)", "",
+        f"Every listed model under STF at fractions of tau_pred, {budget} updates, each at its regime's "
+        "default learning rate (`baselines/regimes/stf.yaml`), with part 1's windows, seeds and "
+        "evaluation. Median D_stsp over seeds (D_H in brackets; diverged seeds at the worst values); "
+        "*optimum*: the fraction with the lowest median D_stsp among those run; *rule v3*: the "
+        "fraction `tau = lyapunov` gives the model.", "",
+    ]  # fmt: skip
+    body = []
+    for r in rows:
+        cells = [
+            f"{num(c['d_stsp'])} ({num(c['d_h'])})" + (f", {c['diverged']} diverged" if c["diverged"] else "")
+            if (c := r["cells"].get(f)) else "" for f in fractions
+        ]  # fmt: skip
+        rule = r["rule_fraction"]
+        body.append([r["model"], r["dataset"], *cells, num(r["best_fraction"]), num(rule) if rule is not None else "-",
+                     "yes" if rule == r["best_fraction"] else "no"])  # fmt: skip
+    out += table(["model", "dataset", *(f"{num(f)} tau_pred" for f in fractions), "optimum", "rule v3",
+                  "rule v3 = optimum"], body)  # fmt: skip
     return out
 
 

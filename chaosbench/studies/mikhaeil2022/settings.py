@@ -1,6 +1,6 @@
 """The resolved settings of the mikhaeil2022 study (from ``baselines/studies/mikhaeil2022.yaml``).
 
-The cache keys of parts 1 and 3 are built from the resolved work units these settings make
+The cache keys of parts 1, 1b and 3 are built from the resolved work units these settings make
 (:func:`.common.cache_config`), part 2's from its dataclass (``dataclasses.asdict``) and the key
 of its part 1 source, so a changed setting changes the key of exactly the configurations it
 affects.
@@ -89,6 +89,28 @@ class Forcing:
 
 
 @dataclass(frozen=True)
+class PerModel:
+    """Part 1b: the STF interval per model, at fractions of tau_pred (see :mod:`.per_model`)."""
+
+    datasets: tuple[str, ...]
+    models: tuple[str, ...]  # every model on every dataset
+    fractions: tuple[float, ...]
+    budget: int
+
+    def __post_init__(self) -> None:
+        for key in ("datasets", "models"):
+            names = getattr(self, key)
+            if not names or not all(isinstance(n, str) for n in names):
+                raise ChaosbenchError(f"per_model: {key} must be a list of names, got {names!r}")
+        fractions = self.fractions
+        if not fractions or not all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in fractions
+        ):
+            raise ChaosbenchError(f"per_model: fractions must be positive numbers, got {fractions!r}")
+        _positive_int("per_model", "budget", self.budget)
+
+
+@dataclass(frozen=True)
 class Gradients:
     """Part 2: gradient norm vs free-run length (see :mod:`.gradients`)."""
 
@@ -131,6 +153,7 @@ class StudySettings:
     seeds: tuple[int, ...]
     device: str
     forcing: Forcing
+    per_model: PerModel
     gradients: Gradients
     training_spectrum: TrainingSpectrum
     lr: float | None = None  # one learning rate for every run (None: each regime's default)
