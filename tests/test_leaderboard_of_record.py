@@ -61,6 +61,21 @@ def test_every_unit_of_record_is_complete_for_the_standard_suite(records) -> Non
     assert sorted(present - expected) == [], "records outside the standard suite"
 
 
+def test_the_empirical_track_of_record_is_complete_per_unit(records) -> None:
+    """The empirical suite's records, where committed, come in whole units as well."""
+    empirical = suites.load("empirical")
+    expected = set(empirical.record_keys())
+    # per recording: 6 generic latent units and its published configuration x 5 seeds x 2 rungs, ESN x 5
+    assert len(expected) == 2 * (7 * 5 * 2 + 5)
+    names = {entry.name for entry in empirical.datasets}
+    present = {record.key for record in records if record.key.dataset in names}
+    if not present:
+        pytest.skip("the empirical track is not committed yet")
+    started = {(key.dataset, key.model, key.regime) for key in present}
+    assert sorted(key for key in expected - present if (key.dataset, key.model, key.regime) in started) == []
+    assert sorted(present - expected) == [], "records outside the empirical suite"
+
+
 def test_every_diverged_record_carries_the_worst_value_of_every_metric(records) -> None:
     """docs/protocol.md, Status: a diverged record's metrics are the documented worst values: the
     constant ones exactly, D_stsp and PE(20) one value per dataset, no better than any ok record."""
