@@ -90,35 +90,35 @@ def run(settings: Settings, root: Path, progress: bool) -> list[dict[str, Any]]:
         if result is None:
             found = recorded(Path(settings.records), work, ds.sha256, device) if settings.records else None
             if found:
-                atomic_write(entry.dir / RECORD, found[0].to_json().encode("utf-8"))
-                result = entry.save(_result(row, work, *found))
+                record, path = found  # its wall time (training and scoring) stands for the cost
+                atomic_write(entry.dir / RECORD, record.to_json().encode("utf-8"))
+                result = entry.save(_result(row, work, record, record.wall_time_s, 0.0, str(path)))
             else:
                 result = entry.save(train_and_score(entry, row, work, settings, progress))
         done.append(result)
     return done
 
 
-def recorded(
-    records: Path, work: suites.WorkUnit, dataset_sha256: str, device: str
-) -> tuple[RunRecord, float, float, str] | None:
-    """The record of ``work`` (one seed) in ``records`` when one holds the same settings, data and
-    device (a latent model's: the top rung of a ladder at the study's budget), with its cost
-    (its ``wall_time_s``, training and scoring together) and where it came from; else ``None``."""
+def recorded(records: Path, work: suites.WorkUnit, dataset_sha256: str, device: str) -> tuple[RunRecord, Path] | None:
+    """The record of ``work`` (one seed) in ``records`` and its path when it holds the same
+    settings, data and device (a latent model's: the top rung of a ladder at the study's
+    budget); else ``None``."""
     latent = work.regime is not None
     key = RecordKey(work.dataset.name, work.model.name, work.regime_label, work.seeds[0],
                     budget=work.budget if latent else None)  # fmt: skip
-    path = RecordStore(records).path_for(key)
+    store = RecordStore(records)
+    path = store.path_for(key)
     if not path.is_file():
         return None
     try:
-        record = RecordStore(records).read(path)
+        record = store.read(path)
     except ChaosbenchError:
         return None  # unreadable or tampered: trained again instead
     settings = {**work.settings(), "top_rung": work.budget} if latent else work.settings()
     same = record.config.get("config_sha256") == config_sha256(settings)
     if not (same and record.dataset_sha256 == dataset_sha256 and record.device == device):
         return None
-    return record, record.wall_time_s, 0.0, str(path)
+    return record, path
 
 
 def train_and_score(

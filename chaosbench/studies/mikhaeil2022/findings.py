@@ -43,20 +43,27 @@ def forcing_rows(results: Sequence[dict[str, Any]], dataset: str) -> list[dict[s
     mine.sort(key=lambda r: (r["tau"] is not None, r["tau"] or 0))
     rows = []
     for r in mine:
-        seeds = [s for s in r["seeds"] if s["status"] != "failed"]
+        seeds = _scored(r)
         row = {
             "label": r["label"], "tau": r["tau"], "tau_over_pred": r["tau_over_pred"],
-            "seq_len": r["seq_len"], "batch_size": r["batch_size"],
-            "n": len(seeds), "diverged": sum(s["status"] == "diverged" for s in seeds),
+            "seq_len": r["seq_len"], "batch_size": r["batch_size"], **_medians(seeds),
             "failed": len(r["seeds"]) - len(seeds),
             "lambda_max_gen": median([s["lambda_max_gen"] for s in seeds], math.nan),
             "wall_time": r["wall_time"],
         }  # fmt: skip
-        for key, _ in METRICS:
-            row[key] = median([s[key] for s in seeds])
-            row[f"{key}_seeds"] = [s[key] for s in seeds]
-        rows.append(row)
+        rows.append({**row, **{f"{key}_seeds": [s[key] for s in seeds] for key, _ in METRICS}})
     return rows
+
+
+def _scored(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A configuration's seeds that were scored (failed ones are left out)."""
+    return [s for s in result["seeds"] if s["status"] != "failed"]
+
+
+def _medians(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Seed count, diverged count and the median of each metric (diverged seeds at the worst values)."""
+    return {"n": len(seeds), "diverged": sum(s["status"] == "diverged" for s in seeds),
+            **{key: median([s[key] for s in seeds]) for key, _ in METRICS}}  # fmt: skip
 
 
 def sampling_floor(train: np.ndarray, test: np.ndarray, n_test: int | None) -> dict[str, float]:
@@ -105,11 +112,7 @@ def per_model_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row = rows.setdefault((r["dataset"], r["model"]), {
             "dataset": r["dataset"], "model": r["model"], "rule_fraction": r["rule_fraction"], "cells": {},
         })  # fmt: skip
-        seeds = [s for s in r["seeds"] if s["status"] != "failed"]
-        row["cells"][r["fraction"]] = {
-            "tau": r["tau"], "n": len(seeds), "diverged": sum(s["status"] == "diverged" for s in seeds),
-            **{key: median([s[key] for s in seeds]) for key, _ in METRICS},
-        }  # fmt: skip
+        row["cells"][r["fraction"]] = {"tau": r["tau"], **_medians(_scored(r))}
     for row in rows.values():
         row["best_fraction"] = min(row["cells"], key=lambda f: row["cells"][f]["d_stsp"])
     return list(rows.values())
