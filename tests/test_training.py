@@ -363,22 +363,22 @@ def test_lyapunov_tau_rule_numbers() -> None:
     assert lyapunov_tau(100.0, 0.01) == 1  # never below one step
     stf = make("stf", tau="lyapunov").resolve({"lambda_max": 0.9056, "dt": 0.01})
     assert stf.tau == 11 and stf.tau_rule_version == TAU_RULE_VERSION  # round(0.15 x 76.54)
-    # changing the rule's fraction must bump its version (and this pin)
+    # changing the rule or its default fraction must bump its version (and this pin)
     assert (TAU_RULE_VERSION, TAU_FRACTION) == (3, 0.15)
 
 
-def test_gated_cells_force_at_the_fraction_the_regime_yaml_documents(baselines) -> None:
+def test_models_force_at_the_fraction_the_regime_yaml_documents(baselines) -> None:
     """Rule v3: the per-model fractions of baselines/regimes/stf.yaml reach the resolved regime
     (lorenz63: tau_pred 76.5 steps, so 0.5 gives 38 and the default 0.15 gives 11)."""
     from chaosbench.yamlio import read_yaml
 
     documented = read_yaml(baselines / "regimes" / "stf.yaml")
     card = {"lambda_max": 0.9056, "dt": 0.01}
-    for model in ("lstm", "gru", "shplrnn", "rnn"):
+    for model in ("lstm", "gru", "dendplrnn", "shplrnn", "rnn", "plrnn", "clipped_shplrnn"):
         fraction = documented["models"].get(model, {}).get("params", {}).get("fraction", documented["params"]["fraction"])
         regime = resolve(model, "stf").regime_object().resolve(card)
         assert regime.fraction == fraction and regime.tau == lyapunov_tau(card, fraction=fraction)
-        assert regime.tau == {"lstm": 38, "gru": 38}.get(model, 11)
+        assert regime.tau == {"lstm": 38, "gru": 38, "dendplrnn": 38}.get(model, 11)
 
 
 def test_fit_resolves_lyapunov_tau_from_lambda_max(lorenz) -> None:

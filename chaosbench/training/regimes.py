@@ -32,8 +32,10 @@ from chaosbench.errors import ChaosbenchError
 from chaosbench.registry import Registry
 
 TAU_RULE_VERSION = 3
-"""Version of the ``tau = "lyapunov"`` rule; bumped whenever the fractions of ``tau_pred`` change
-(:data:`TAU_FRACTION` or a per-model ``fraction`` in ``baselines/regimes/stf.yaml``)."""
+"""Version of the ``tau = "lyapunov"`` rule (``tau`` = ``fraction`` x ``tau_pred`` rounded half-up,
+the fraction per model from ``baselines/regimes/stf.yaml``); bumped when the rule itself or
+:data:`TAU_FRACTION` changes. A per-model fraction is a setting: each record carries its fraction
+and ``tau``, so changing one re-runs exactly the records of that model."""
 
 TAU_FRACTION = 0.15
 """The default fraction of ``tau_pred`` at which STF forces (rules v2 and v3).
@@ -44,8 +46,9 @@ study (``chaosbench reproduce mikhaeil2022``: shPLRNN, 5 seeds, ``tau`` log-spac
 rossler, the same grid point on both, while ``tau_pred`` itself scored 4x (lorenz63) to 30x
 (rossler) worse; 0.15 is that common optimum (the neighbouring grid points sit at 0.06 and 0.35).
 Rule v2 applied it to every model. Rule v3 keeps it as the default and lets the regime YAML set a
-fraction per model: the gated cells force at 0.5 ``tau_pred``, where a sweep of the LSTM and GRU
-measured their optimum (docs/protocol.md, "Forcing interval per model").
+fraction per model: the gated cells and the dendPLRNN force at 0.5 ``tau_pred``, where a sweep of
+every gradient-trained baseline on lorenz63 and rossler measured their optimum (docs/protocol.md,
+"Forcing interval per model").
 """
 
 
