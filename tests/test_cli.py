@@ -121,6 +121,26 @@ def test_runs_with_overrides_never_write_the_leaderboard_of_record(extra, monkey
 def test_run_budget_must_be_positive():
     code, _, err = run("run", "--suite", "smoke", "--budget", "0")
     assert code == 2 and "expected a positive integer" in err
+    code, _, err = run("run", "--suite", "smoke", "--budget", "4,2")
+    assert code == 2 and "increasing update counts" in err
+
+
+@pytest.mark.parametrize(("suite_budget", "given", "expected"), [([2, 3], "3", [None]), (3, "2,3", [2, 3])])
+def test_run_budget_replaces_the_suites_budget_or_ladder(tmp_path, capsys, suite_budget, given, expected):
+    """--budget N scores at N alone even on a ladder suite; --budget A,B is a ladder (one record per rung)."""
+    import json
+
+    from chaosbench.records import RecordStore
+
+    suite = tmp_path / "tinycli.yaml"
+    suite.write_text(json.dumps({**TINY_SUITE, "budget": suite_budget, "models": TINY_SUITE["models"][:1]}))
+    results = tmp_path / "results"
+    assert main(["run", "--suite", str(suite), "--results", str(results), "--budget", given, "--seeds", "1",
+                 "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    records = sorted(RecordStore(results).scan().records.values(), key=lambda r: r.key.budget or 0)
+    assert [r.key.budget for r in records] == expected
+    assert [r.config["resolved"]["budget"] for r in records] == [b or 3 for b in expected]
+    assert all(r.budget["updates"] == (r.key.budget or 3) for r in records)
 
 
 def test_data_list_and_validate_json(capsys, tmp_path):

@@ -79,15 +79,26 @@ def _run(args: argparse.Namespace) -> int:
     return _failed(summary)
 
 
-def _overridden(suite: Any, budget: int | None, seeds: int | list[int] | None) -> tuple[Any, dict[str, str]]:
+def budget_arg(text: str) -> tuple[int, ...]:
+    """``4000`` (one budget) or ``1000,4000,16000`` (a ladder: increasing update counts)."""
+    rungs = tuple(positive_int(v) for v in text.split(","))
+    if any(a >= b for a, b in zip(rungs, rungs[1:])):
+        raise argparse.ArgumentTypeError(f"a budget ladder must list increasing update counts, got {text!r}")
+    return rungs
+
+
+def _overridden(suite: Any, budget: tuple[int, ...] | None, seeds: int | list[int] | None) -> tuple[Any, dict[str, str]]:
     """The suite with ``--budget``/``--seeds`` applied (they enter every unit's resolved settings,
-    hence its records) and the overrides as text, option -> value (empty when none)."""
+    hence its records) and the overrides as text, option -> value (empty when none). A budget
+    replaces the suite's ladder: one value trains and scores at that budget alone."""
     changes: dict[str, Any] = {}
     if budget is not None:
-        changes["budget"] = budget
+        changes["budget"] = budget[-1]
+        changes["rungs"] = budget if len(budget) > 1 else ()
     if seeds is not None:
         changes["seeds"] = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    text = {k: str(v) if k == "budget" else ",".join(map(str, v)) for k, v in changes.items()}
+    text = {k: ",".join(map(str, budget or ())) if k == "budget" else ",".join(map(str, v))
+            for k, v in changes.items() if k != "rungs"}
     return (dataclasses.replace(suite, **changes) if changes else suite), text
 
 
@@ -196,9 +207,10 @@ def register(sub: Any) -> None:
     add("--unit-timeout", type=float, default=None, metavar="SECONDS",
         help="stop a work unit after this long and record its seeds as failed; 0: no limit (default: the "
         "suite's unit_timeout, else a limit that grows with budget and seeds, see docs/protocol.md)")  # fmt: skip
-    add("--budget", type=positive_int, default=None,
-        help="gradient updates per unit instead of the suite's (recorded in every record; not with --record; "
-        "results then default to runs/<suite>-budgetN/)")
+    add("--budget", type=budget_arg, default=None,
+        help="gradient updates per unit instead of the suite's budget or ladder: N, or a ladder like "
+        "1000,4000,16000 (recorded in every record; not with --record; results then default to "
+        "runs/<suite>-budgetN/)")
     add("--seeds", type=seeds_arg, default=None,
         help="seed count N (0..N-1) or a list like 0,1,2 instead of the suite's (not with --record)")
     add("--checkpoints", default=None, metavar="DIR",
