@@ -87,7 +87,9 @@ def budget_arg(text: str) -> tuple[int, ...]:
     return rungs
 
 
-def _overridden(suite: Any, budget: tuple[int, ...] | None, seeds: int | list[int] | None) -> tuple[Any, dict[str, str]]:
+def _overridden(
+    suite: Any, budget: tuple[int, ...] | None, seeds: int | list[int] | None
+) -> tuple[Any, dict[str, str]]:
     """The suite with ``--budget``/``--seeds`` applied (they enter every unit's resolved settings,
     hence its records) and the overrides as text, option -> value (empty when none). A budget
     replaces the suite's ladder: one value trains and scores at that budget alone."""
