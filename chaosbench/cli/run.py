@@ -80,11 +80,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def budget_arg(text: str) -> tuple[int, ...]:
-    """``4000`` (one budget) or ``1000,4000,16000`` (a ladder: increasing update counts)."""
-    rungs = tuple(positive_int(v) for v in text.split(","))
-    if any(a >= b for a, b in zip(rungs, rungs[1:])):
-        raise argparse.ArgumentTypeError(f"a budget ladder must list increasing update counts, got {text!r}")
-    return rungs
+    """``4000`` (one budget) or ``1000,4000,16000`` (a ladder, checked as a suite's ``budget`` list)."""
+    from chaosbench.harness.suites import ladder
+
+    try:
+        return ladder([positive_int(v) for v in text.split(",")])
+    except ChaosbenchError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _overridden(
@@ -94,13 +96,13 @@ def _overridden(
     hence its records) and the overrides as text, option -> value (empty when none). A budget
     replaces the suite's ladder: one value trains and scores at that budget alone."""
     changes: dict[str, Any] = {}
+    text: dict[str, str] = {}
     if budget is not None:
-        changes["budget"] = budget[-1]
-        changes["rungs"] = budget if len(budget) > 1 else ()
+        changes.update(budget=budget[-1], rungs=budget if len(budget) > 1 else ())
+        text["budget"] = ",".join(map(str, budget))
     if seeds is not None:
         changes["seeds"] = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    text = {k: ",".join(map(str, budget or ())) if k == "budget" else ",".join(map(str, v))
-            for k, v in changes.items() if k != "rungs"}
+        text["seeds"] = ",".join(map(str, changes["seeds"]))
     return (dataclasses.replace(suite, **changes) if changes else suite), text
 
 

@@ -391,7 +391,7 @@ def parse(doc: Any, default_name: str = "suite", data_dir: str | os.PathLike[str
     for key in ("budget", "seeds", "datasets", "models", "regimes"):
         if key not in doc:
             raise ChaosbenchError(f"suite needs '{key}'")
-    rungs = _ladder(doc["budget"])
+    rungs = ladder(doc["budget"])
     datasets = _unique("dataset", [_dataset(d, data_dir) for d in _list("datasets", doc["datasets"])], "name")
     suite = Suite(
         name=check_name("suite", doc.get("name", default_name)),
@@ -440,7 +440,7 @@ def _positive_int(key: str, value: Any) -> int:
     return value
 
 
-def _ladder(value: Any) -> tuple[int, ...]:
+def ladder(value: Any) -> tuple[int, ...]:
     """The rungs of a ``budget`` list (strictly increasing positive integers); () for an integer."""
     if not isinstance(value, list):
         return ()
